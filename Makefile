@@ -1,0 +1,56 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both depend on `setup`,
+# which is idempotent: the virtualenv, the editable install and the jars are made once
+# (stamp files), so a second run downloads nothing and works offline.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+JARS := .jars
+DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+
+.PHONY: setup run test lint catalog-up catalog-down catalog-status clean
+
+setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: install python3.11 (with venv and pip)."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(JARS)/.fetched: conf/jars.pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed once to fetch the jars: apt-get install maven"; exit 1; }
+	mkdir -p $(JARS)
+	mvn --quiet --batch-mode -f conf/jars.pom.xml $(DEPENDENCY_PLUGIN):copy-dependencies -DoutputDirectory=$(abspath $(JARS))
+	touch $@
+
+# The catalog alias plugin (java/), compiled against the Spark jars pyspark ships.
+$(JARS)/athlete-platform-catalog.jar: java/io/athleteplatform/catalog/SessionCatalogAlias.java $(VENV)/.installed
+	@command -v javac >/dev/null || { echo "A JDK 17 (javac) is needed: apt-get install openjdk-17-jdk-headless"; exit 1; }
+	rm -rf $(JARS)/classes && mkdir -p $(JARS)/classes
+	javac --release 17 -nowarn -d $(JARS)/classes -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $<
+	jar cf $@ -C $(JARS)/classes .
+
+run: setup
+	$(BIN)/athlete-platform catalog up
+	$(BIN)/athlete-platform init
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src tests jobs dags bench
+	$(BIN)/ruff format --check src tests jobs dags bench
+
+catalog-up: setup
+	$(BIN)/athlete-platform catalog up
+
+catalog-down: setup
+	$(BIN)/athlete-platform catalog down
+
+catalog-status: setup
+	$(BIN)/athlete-platform catalog status
+
+clean:
+	-$(BIN)/athlete-platform catalog down
+	rm -rf $(VENV) $(JARS) .test-data

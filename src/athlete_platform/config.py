@@ -1,0 +1,198 @@
+"""Settings: one YAML file per environment (`conf/<env>.yaml`), overridable by env vars.
+
+Precedence, highest first: environment variables, the YAML file, the defaults below.
+An env var `ATHLETE_<KEY>` overrides a top-level key and `ATHLETE_<SECTION>__<KEY>` a
+nested one, e.g. `ATHLETE_CATALOG__PORT=15280` or `ATHLETE_SPARK__MASTER=spark://host:7077`.
+Unknown keys and bad values are errors that name the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from athlete_platform.errors import ConfigError
+
+ENV_PREFIX = "ATHLETE_"
+CONF_FILE_ENV = "ATHLETE_CONF_FILE"
+HOME_ENV = "ATHLETE_PLATFORM_HOME"
+_NOT_SETTINGS_ENV = {CONF_FILE_ENV, HOME_ENV}
+
+SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogSettings(_Strict):
+    """Where tables are registered.
+
+    backend:
+      embedded: the project's own catalog server (a metastore database server on
+                127.0.0.1, state under data_dir) with the catalog `name` as an alias of
+                Spark's session catalog, so names are `name.schema.table`.
+      unity:    a Unity Catalog server at `unity_uri` through its Spark connector (jars
+                listed in `extra_jars`); names are `name.schema.table`.
+      session:  whatever catalog the Spark cluster already has; names are `schema.table`.
+    """
+
+    name: str = Field("uc_athlete_data", pattern=SQL_IDENTIFIER)
+    backend: Literal["embedded", "unity", "session"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(15270, ge=1024, le=65535)
+    start_timeout_s: float = Field(60.0, gt=0)
+    unity_uri: str | None = None
+    unity_token: str | None = None
+    extra_jars: tuple[str, ...] = ()
+
+
+class SparkSettings(_Strict):
+    """How the SparkSession is built (see athlete_platform.lakehouse.spark)."""
+
+    master: str = "local[*]"
+    app_name: str = "athlete-platform"
+    shuffle_partitions: int = Field(8, ge=1)
+    driver_memory: str = Field("4g", pattern=r"^\d+[kmgt]?$")
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    ui_enabled: bool = False
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(_Strict):
+    """All settings of one environment."""
+
+    env: str = Field("local", pattern=SQL_IDENTIFIER)
+    data_dir: Path = Path("data")
+    catalog: CatalogSettings = CatalogSettings()
+    spark: SparkSettings = SparkSettings()
+
+    # Resolved at load time; not a YAML key.
+    home: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def data_path(self) -> Path:
+        """Absolute data folder (relative `data_dir` is taken from the project home)."""
+        path = self.data_dir if self.data_dir.is_absolute() else self.home / self.data_dir
+        return path.resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_path / "warehouse"
+
+    @property
+    def catalog_state_path(self) -> Path:
+        return self.data_path / "catalog"
+
+    @property
+    def landing_path(self) -> Path:
+        return self.data_path / "landing"
+
+    @property
+    def jars_path(self) -> Path:
+        return self.home / ".jars"
+
+
+def project_home() -> Path:
+    """The project folder: $ATHLETE_PLATFORM_HOME, else the checkout this package lives in."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+def default_conf_file(home: Path) -> Path:
+    env = os.environ.get(CONF_FILE_ENV)
+    return Path(env) if env else home / "conf" / "local.yaml"
+
+
+def load_settings(conf_file: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read a YAML file, apply env overrides and validate; errors name the key."""
+    environ = dict(os.environ if environ is None else environ)
+    home = project_home()
+    path = Path(conf_file) if conf_file else default_conf_file(home)
+    if not path.is_absolute() and not path.exists():
+        path = home / path
+    raw = _read_yaml(path)
+    raw, from_env = _apply_env(raw, environ)
+    try:
+        settings = Settings.model_validate({**raw, "home": home})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, from_env)) from None
+    return settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(
+            f"Config file {path} does not exist. Pass an existing file with --conf-file "
+            f"(conf/local.yaml, conf/test.yaml or conf/cluster.yaml) or set {CONF_FILE_ENV}."
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of keys, not {type(data).__name__}.")
+    return data
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Overlay ATHLETE_* variables; returns the merged dict and key -> variable name."""
+    merged = {key: (dict(value) if isinstance(value, dict) else value) for key, value in raw.items()}
+    from_env: dict[str, str] = {}
+    for var, value in sorted(environ.items()):
+        if not var.startswith(ENV_PREFIX) or var in _NOT_SETTINGS_ENV:
+            continue
+        parts = var[len(ENV_PREFIX) :].lower().split("__")
+        section_fields = _nested_fields()
+        if len(parts) == 1 and parts[0] in Settings.model_fields and parts[0] not in section_fields:
+            merged[parts[0]] = value
+        elif len(parts) == 2 and parts[0] in section_fields:
+            section = merged.setdefault(parts[0], {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"Config key '{parts[0]}' must be a mapping, so {var} cannot be applied.")
+            section[parts[1]] = _env_value(value)
+        else:
+            raise ConfigError(
+                f"Environment variable {var} does not name a setting. Use ATHLETE_<KEY> for "
+                f"top-level keys ({', '.join(_top_level_keys())}) or ATHLETE_<SECTION>__<KEY> "
+                f"for keys in {', '.join(sorted(section_fields))}; or unset it."
+            )
+        from_env[".".join(parts)] = var
+    return merged, from_env
+
+
+def _env_value(value: str) -> Any:
+    # Lists and maps (extra_jars, spark.conf) can be given as YAML flow syntax.
+    if value.startswith(("[", "{")):
+        return yaml.safe_load(value)
+    return value
+
+
+def _nested_fields() -> set[str]:
+    return {"catalog", "spark"}
+
+
+def _top_level_keys() -> list[str]:
+    return [key for key in Settings.model_fields if key not in _nested_fields() and key != "home"]
+
+
+def _describe(exc: ValidationError, path: Path, from_env: dict[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        source = f"env {from_env[key]}" if key in from_env else str(path)
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}' (in {source})")
+        else:
+            problems.append(f"'{key}' = {error.get('input')!r} is invalid: {error['msg']} (in {source})")
+    return (
+        "Invalid config: "
+        + "; ".join(problems)
+        + ". Fix the value or remove the key; valid keys are documented in conf/local.yaml."
+    )

@@ -1,0 +1,26 @@
+"""Errors a person can act on.
+
+Every error raised for bad input, bad config or missing set-up derives from
+`PlatformError`; the console command prints its message as one paragraph (what was
+wrong, where, what to do) and exits non-zero, without a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    """Base class: the message says what is wrong and what to do about it."""
+
+    exit_code = 2
+
+
+class ConfigError(PlatformError):
+    """A config key or value is invalid; the message names the key and its source."""
+
+
+class SetupError(PlatformError):
+    """Something the platform needs is missing (Java, jars, a running catalog server)."""
+
+
+class CatalogServerError(PlatformError):
+    """The catalog server could not be started, stopped or reached."""
