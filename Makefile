@@ -34,6 +34,7 @@ $(JARS)/athlete-platform-catalog.jar: java/io/athleteplatform/catalog/SessionCat
 run: setup
 	$(BIN)/athlete-platform catalog up
 	$(BIN)/athlete-platform init
+	$(BIN)/athlete-platform run
 
 test: setup
 	$(BIN)/pytest

@@ -58,6 +58,42 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    from athlete_platform.pipelines import generate_sample_data
+
+    summary = generate_sample_data(settings)
+    print(
+        f"sample data: {summary.files_written} files, {summary.lines_written} lines "
+        f"({summary.malformed_lines} malformed) in {settings.landing_path}; last day {settings.sample_data.last_date}"
+    )
+    return 0
+
+
+def _step(step_name: str):
+    """A CLI handler running one batch step (or all of them) for --run-date."""
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from athlete_platform import pipelines
+        from athlete_platform.jobs import make_context, parse_run_date
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        run_date = parse_run_date(args.run_date) if args.run_date else settings.sample_data.last_date
+        context = make_context(step_name, settings, run_date, args.master, args)
+        if step_name == "run":
+            print(f"batch run for {run_date} (catalog {context.names.catalog or 'session'})")
+            if not args.no_generate:
+                print("[0] sample data ...")
+                _generate(args, settings)
+            pipelines.run_batch(context)
+        elif step_name == "features":
+            print(pipelines.feature_pipeline(context, full_refresh=args.full_refresh))
+        else:
+            print(getattr(pipelines, step_name)(context))
+        return 0
+
+    return handler
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="athlete-platform", description="Athlete Platform lakehouse.")
     parser.add_argument("--conf-file", help="YAML settings (default conf/local.yaml or $ATHLETE_CONF_FILE)")
@@ -70,6 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init", help="create the catalog's schemas (idempotent) and list what exists")
     init.set_defaults(handler=_init)
+
+    generate = sub.add_parser("generate", help="write the configured sample data into the landing folder")
+    generate.set_defaults(handler=_generate)
+
+    date_help = "run date YYYY-MM-DD (default: the last day of the configured sample data)"
+    for command, step, text in (
+        ("ingest", "bronze_ingestion", "landing folder -> bronze (new files only)"),
+        ("silver", "silver_pipeline", "bronze -> silver athletes, sessions, races"),
+        ("features", "features", "silver -> feature_store.athlete_rolling_features (incremental)"),
+        ("run", "run", "the batch system end to end: sample data, bronze, silver, features"),
+    ):
+        step_parser = sub.add_parser(command, help=text)
+        step_parser.add_argument("--run-date", help=date_help)
+        step_parser.set_defaults(handler=_step(step))
+    sub.choices["features"].add_argument("--full-refresh", action="store_true", help="recompute every athlete")
+    sub.choices["run"].add_argument("--no-generate", action="store_true", help="use the landing folder as it is")
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")

@@ -9,6 +9,7 @@ Unknown keys and bad values are errors that name the key and where it came from.
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,6 +64,20 @@ class SparkSettings(_Strict):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class SampleDataSettings(_Strict):
+    """The deterministic sample-data generator (athlete_platform.ingestion.sample_data)."""
+
+    seed: int = 42
+    n_athletes: int = Field(100, ge=1, le=9999)
+    n_days: int = Field(365, ge=1, le=3660)
+    start_date: date = date(2024, 1, 1)
+
+    @property
+    def last_date(self) -> date:
+        """The last generated day: the default run date of `athlete-platform run`."""
+        return self.start_date + timedelta(days=self.n_days - 1)
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -70,6 +85,7 @@ class Settings(_Strict):
     data_dir: Path = Path("data")
     catalog: CatalogSettings = CatalogSettings()
     spark: SparkSettings = SparkSettings()
+    sample_data: SampleDataSettings = SampleDataSettings()
 
     # Resolved at load time; not a YAML key.
     home: Path = Field(default=Path("."), exclude=True)
@@ -175,7 +191,11 @@ def _env_value(value: str) -> Any:
 
 
 def _nested_fields() -> set[str]:
-    return {"catalog", "spark"}
+    return {
+        name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
 
 
 def _top_level_keys() -> list[str]:

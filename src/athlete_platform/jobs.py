@@ -51,6 +51,17 @@ def job_parser(name: str, needs_run_date: bool = True) -> argparse.ArgumentParse
     return parser
 
 
+def make_context(
+    name: str, settings: Settings, run_date: date | None, master: str | None = None, args=None
+) -> JobContext:
+    """Build the session for `settings` and wrap it with what a job needs."""
+    from athlete_platform.lakehouse.spark import build_spark
+
+    spark = build_spark(settings, master=master)
+    names = TableNames.from_settings(settings.catalog)
+    return JobContext(name, run_date, settings, spark, names, args or argparse.Namespace())
+
+
 def run_job(
     name: str,
     main: Callable[[JobContext], object],
@@ -59,15 +70,11 @@ def run_job(
     argv: Sequence[str] | None = None,
 ) -> None:
     """Parse arguments, build the session, run `main`; exit 2 with a message on PlatformError."""
-    from athlete_platform.lakehouse.spark import build_spark
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = (parser or job_parser(name, needs_run_date)).parse_args(argv)
     try:
         run_date = parse_run_date(args.run_date) if args.run_date else None
-        settings = load_settings(args.conf_file)
-        spark = build_spark(settings, master=args.master)
-        context = JobContext(name, run_date, settings, spark, TableNames.from_settings(settings.catalog), args)
+        context = make_context(name, load_settings(args.conf_file), run_date, args.master, args)
         log.info("%s: run date %s, run id %s", name, run_date, context.run_id)
         main(context)
     except PlatformError as exc:

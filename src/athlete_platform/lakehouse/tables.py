@@ -29,6 +29,7 @@ class TableId:
 # bronze
 SESSIONS_RAW = TableId("bronze", "sessions_raw")
 DEVICE_FILES = TableId("bronze", "device_files")
+LANDING_FILES = TableId("bronze", "landing_files")
 QUARANTINE = TableId("bronze", "quarantine")
 # silver
 ATHLETES = TableId("silver", "athletes")

@@ -1,0 +1,242 @@
+"""Feature pipeline: silver.sessions + silver.races -> feature_store.athlete_rolling_features.
+
+Incremental by design. For each athlete the run computes only days `start..run_date`:
+  start = the day after the athlete's last feature row, or earlier when silver changed
+          (late or corrected sessions found through silver's Change Data Feed since the
+          versions this table was last computed from), or the first session day when the
+          athlete is new or its history changed before the first session.
+The carried state (ATL, CTL, the two ACWR EWMAs, the last 27 daily loads) is read back
+from the feature rows of the 27 days before `start`, so no history is rescanned; the result
+equals a full recompute (tested). `full_refresh=True` recomputes every athlete from scratch.
+
+The per-athlete computation is `rolling.athlete_daily_features` (pure pandas), run with
+`groupBy(athlete_id).applyInPandas` over one tagged frame holding the athlete's plan, its
+sessions and races of the window, and its prior feature rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from athlete_platform.features import rolling
+from athlete_platform.lakehouse import schemas
+from athlete_platform.lakehouse.delta import current_version, table_properties
+from athlete_platform.lakehouse.writes import merge_upsert
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from athlete_platform.lakehouse.tables import TableNames
+
+log = logging.getLogger(__name__)
+
+SOURCE_VERSION_PROPERTY = "athlete_platform.source.sessions_version"
+LOOKBACK_DAYS = 89  # vdot_best_90d looks back d-89..d; the 28-day windows fit inside
+STATE_DAYS = 27  # prior feature rows needed to resume (the 28-day windows)
+
+SESSION_COLUMNS = ("sport", "duration_s", "distance_m", "avg_hr", "session_load", "is_race")
+
+
+@dataclass(frozen=True)
+class FeatureCounts:
+    athletes: int
+    rows_written: int
+    full_refresh: bool
+    sessions_version: int
+
+
+def _ddl(columns: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{name} {type_}" for name, type_ in columns)
+
+
+def _output_columns() -> list[tuple[str, str]]:
+    by_name = {c.name: c.type for c in schemas.ROLLING_FEATURES.columns}
+    return [("athlete_id", "STRING")] + [(c, by_name[c]) for c in rolling.FEATURE_COLUMNS]
+
+
+def _tagged_columns() -> list[tuple[str, str]]:
+    """Schema of the one frame per athlete: kind + date + plan + session + race + prior columns."""
+    session_types = {c.name: c.type for c in schemas.SESSIONS.columns}
+    prior = [(n, t) for n, t in _output_columns() if n not in ("athlete_id", "feature_date")]
+    return [
+        ("kind", "STRING"),
+        ("athlete_id", "STRING"),
+        ("day", "DATE"),
+        ("first_session_date", "DATE"),
+        ("end_date", "DATE"),
+        *[(c, session_types[c]) for c in SESSION_COLUMNS],
+        ("vdot", "DOUBLE"),
+        *prior,
+    ]
+
+
+def compute_athlete(frame: pd.DataFrame) -> pd.DataFrame:
+    """applyInPandas body: split the tagged rows of one athlete and compute its new days."""
+    plan = frame[frame["kind"] == "plan"].iloc[0]
+    sessions = frame[frame["kind"] == "session"].rename(columns={"day": "session_date"})
+    races = frame[frame["kind"] == "race"].rename(columns={"day": "race_date"})
+    prior = frame[frame["kind"] == "prior"].rename(columns={"day": "feature_date"})
+    result = rolling.athlete_daily_features(
+        sessions=sessions[["session_date", *SESSION_COLUMNS]].reset_index(drop=True),
+        races=races[["race_date", "vdot"]].reset_index(drop=True),
+        prior=prior[rolling.FEATURE_COLUMNS].reset_index(drop=True),
+        start_date=plan["day"],
+        end_date=plan["end_date"],
+        first_session_date=plan["first_session_date"],
+    )
+    result.insert(0, "athlete_id", plan["athlete_id"])
+    return result[[name for name, _ in _output_columns()]]
+
+
+def plan_athletes(
+    sessions: DataFrame, features: DataFrame | None, dirty_from: DataFrame | None, run_date: date
+) -> DataFrame:
+    """Pure transform: per athlete (athlete_id, first_session_date, start_date, end_date)."""
+    from pyspark.sql import functions as F
+
+    first = sessions.groupBy("athlete_id").agg(F.min("session_date").alias("first_session_date"))
+    plan = first
+    start = F.col("first_session_date")
+    if features is not None:
+        last = features.groupBy("athlete_id").agg(
+            F.max("feature_date").alias("last_feature_date"), F.min("feature_date").alias("first_feature_date")
+        )
+        plan = plan.join(last, "athlete_id", "left")
+        resume = F.date_add("last_feature_date", 1)
+        if dirty_from is not None:
+            plan = plan.join(dirty_from, "athlete_id", "left")
+            resume = F.least(resume, F.coalesce("dirty_from", resume))
+        # Resume only when the stored history still starts at the first session day.
+        can_resume = F.col("last_feature_date").isNotNull() & (F.col("first_feature_date") == start)
+        start = F.when(can_resume, F.greatest(resume, start)).otherwise(start)
+    return plan.select(
+        "athlete_id",
+        "first_session_date",
+        start.alias("start_date"),
+        F.lit(run_date).cast("date").alias("end_date"),
+    ).where(F.col("start_date") <= F.col("end_date"))
+
+
+def tagged_inputs(plan: DataFrame, sessions: DataFrame, races: DataFrame, features: DataFrame | None) -> DataFrame:
+    """Pure transform: one frame with the plan, window sessions/races and prior rows per athlete."""
+    from pyspark.sql import functions as F
+
+    window = plan.select("athlete_id", "first_session_date", "start_date", "end_date")
+    in_window = lambda day: (  # noqa: E731
+        (F.col(day) >= F.date_sub("start_date", LOOKBACK_DAYS)) & (F.col(day) <= F.col("end_date"))
+    )
+    parts = [
+        plan.select(
+            F.lit("plan").alias("kind"),
+            "athlete_id",
+            F.col("start_date").alias("day"),
+            "first_session_date",
+            "end_date",
+        ),
+        sessions.join(window, "athlete_id")
+        .where(in_window("session_date"))
+        .select(F.lit("session").alias("kind"), "athlete_id", F.col("session_date").alias("day"), *SESSION_COLUMNS),
+        races.join(window.drop("first_session_date"), "athlete_id")
+        .where(in_window("race_date"))
+        .select(F.lit("race").alias("kind"), "athlete_id", F.col("race_date").alias("day"), "vdot"),
+    ]
+    if features is not None:
+        prior_columns = [c for c in rolling.FEATURE_COLUMNS if c != "feature_date"]
+        parts.append(
+            features.join(window, "athlete_id")
+            .where(
+                (F.col("feature_date") >= F.date_sub("start_date", STATE_DAYS))
+                & (F.col("feature_date") >= F.col("first_session_date"))
+                & (F.col("feature_date") < F.col("start_date"))
+            )
+            .select(F.lit("prior").alias("kind"), "athlete_id", F.col("feature_date").alias("day"), *prior_columns)
+        )
+    tagged = parts[0]
+    for part in parts[1:]:
+        tagged = tagged.unionByName(part, allowMissingColumns=True)
+    return tagged.select(
+        *[
+            (F.col(name) if name in tagged.columns else F.lit(None)).cast(type_).alias(name)
+            for name, type_ in _tagged_columns()
+        ]
+    )
+
+
+def compute_features(tagged: DataFrame) -> DataFrame:
+    """Run the per-athlete computation on the cluster."""
+    return tagged.groupBy("athlete_id").applyInPandas(compute_athlete, _ddl(_output_columns()))
+
+
+def changed_athletes_since(spark: SparkSession, sessions_table: str, since_version: int, to_version: int) -> DataFrame:
+    """Per athlete, the earliest session day touched by silver changes in (since, to]."""
+    from pyspark.sql import functions as F
+
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", since_version + 1)
+        .option("endingVersion", to_version)
+        .table(sessions_table)
+    )
+    return changes.groupBy("athlete_id").agg(F.min("session_date").alias("dirty_from"))
+
+
+def run_feature_pipeline(
+    spark: SparkSession,
+    names: TableNames,
+    run_date: date,
+    run_id: str,
+    now: datetime,
+    full_refresh: bool = False,
+) -> FeatureCounts:
+    """Compute and MERGE the feature rows up to `run_date` (idempotent for a run date)."""
+    from pyspark.sql import functions as F
+
+    features_table = schemas.ensure_table(spark, names, schemas.ROLLING_FEATURES)
+    sessions_table = names(schemas.SESSIONS.id)
+    races_table = names(schemas.RACES.id)
+    version = current_version(spark, sessions_table)
+    recorded = table_properties(spark, features_table).get(SOURCE_VERSION_PROPERTY)
+    # Without a recorded source version the stored rows cannot be trusted to be current.
+    full_refresh = full_refresh or recorded is None
+
+    sessions = (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .table(sessions_table)
+        .where(F.col("session_date") <= F.lit(run_date))
+    )
+    races = spark.table(races_table).where(F.col("race_date") <= F.lit(run_date))
+    features = None if full_refresh else spark.table(features_table).where(F.col("feature_date") <= F.lit(run_date))
+    dirty = None
+    if not full_refresh and int(recorded) < version:
+        dirty = changed_athletes_since(spark, sessions_table, int(recorded), version)
+
+    plan = plan_athletes(sessions, features, dirty, run_date).cache()
+    athletes = plan.count()
+    rows = 0
+    if athletes:
+        computed = compute_features(tagged_inputs(plan, sessions, races, features))
+        stamped = computed.select(
+            "*", F.lit(now).cast("timestamp").alias("computed_at"), F.lit(run_id).alias("_run_id")
+        ).cache()
+        rows = stamped.count()
+        merge_upsert(spark, features_table, stamped, ["athlete_id", "feature_date"])
+        stamped.unpersist()
+    plan.unpersist()
+    if recorded != str(version):
+        spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ('{SOURCE_VERSION_PROPERTY}' = '{version}')")
+    log.info(
+        "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d)",
+        run_date,
+        athletes,
+        rows,
+        "full refresh" if full_refresh else "incremental",
+        version,
+    )
+    return FeatureCounts(athletes, rows, full_refresh, version)

@@ -1,0 +1,81 @@
+"""The batch system's steps, shared by the jobs/ scripts, the CLI and the DAGs.
+
+Each step takes a JobContext (settings, session, names, run date, run id) and returns
+its counts; `run_batch` chains them in one Spark session with progress lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from athlete_platform.config import Settings
+
+if TYPE_CHECKING:
+    from athlete_platform.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """Wall-clock time for lineage columns only (never for choosing input data)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def generate_sample_data(settings: Settings):
+    """Write the configured sample data into the landing folder (deterministic, idempotent)."""
+    from athlete_platform.ingestion.sample_data import GeneratorConfig, generate
+
+    cfg = settings.sample_data
+    config = GeneratorConfig(seed=cfg.seed, n_athletes=cfg.n_athletes, n_days=cfg.n_days, start_date=cfg.start_date)
+    return generate(config, settings.landing_path)
+
+
+def bronze_ingestion(context: JobContext):
+    from athlete_platform.ingestion.bronze import run_bronze
+
+    return run_bronze(context.spark, context.names, context.settings.landing_path, context.run_id, utc_now())
+
+
+def silver_pipeline(context: JobContext):
+    from athlete_platform.ingestion.silver import run_silver
+
+    return run_silver(context.spark, context.names, _run_date(context), context.run_id, utc_now())
+
+
+def feature_pipeline(context: JobContext, full_refresh: bool = False):
+    from athlete_platform.features.pipeline import run_feature_pipeline
+
+    return run_feature_pipeline(
+        context.spark, context.names, _run_date(context), context.run_id, utc_now(), full_refresh=full_refresh
+    )
+
+
+def _run_date(context: JobContext):
+    if context.run_date is None:
+        from athlete_platform.errors import ConfigError
+
+        raise ConfigError(f"{context.name} needs --run-date YYYY-MM-DD.")
+    return context.run_date
+
+
+BATCH_STEPS: list[tuple[str, Callable]] = [
+    ("bronze ingestion", bronze_ingestion),
+    ("silver", silver_pipeline),
+    ("features", feature_pipeline),
+]
+
+
+def run_batch(context: JobContext, say: Callable[[str], None] = print) -> dict[str, object]:
+    """Run every batch step for the context's run date, printing one line per step."""
+    import time
+
+    results: dict[str, object] = {}
+    for number, (name, step) in enumerate(BATCH_STEPS, start=1):
+        started = time.monotonic()
+        say(f"[{number}/{len(BATCH_STEPS)}] {name} ...")
+        results[name] = step(context)
+        say(f"[{number}/{len(BATCH_STEPS)}] {name} done in {time.monotonic() - started:.1f} s: {results[name]}")
+    return results
