@@ -20,12 +20,14 @@ from athlete_platform.features.pipeline import run_feature_pipeline
 from athlete_platform.ingestion.bronze import run_bronze
 from athlete_platform.ingestion.silver import run_silver
 from athlete_platform.lakehouse import tables as t
+from athlete_platform.lakehouse.schemas import ALL_SPECS
 from athlete_platform.pipelines import generate_sample_data
 from tests import device_file_factory as devices
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2030, 1, 1)
+BATCH_TABLES = [spec.id for spec in ALL_SPECS]
 LINEAGE = {"_run_id", "computed_at", "_ingested_at", "rejected_at"}
 
 
@@ -38,16 +40,7 @@ def snapshot(spark, table: str, keys: list[str]) -> list[tuple]:
 @pytest.fixture(scope="module")
 def batch(spark, names, settings):
     """Land sample data + device files, run every step once for the last generated day."""
-    for table in (
-        t.SESSIONS_RAW,
-        t.LANDING_FILES,
-        t.DEVICE_FILES,
-        t.QUARANTINE,
-        t.ATHLETES,
-        t.SESSIONS,
-        t.RACES,
-        t.ATHLETE_ROLLING_FEATURES,
-    ):
+    for table in BATCH_TABLES:
         spark.sql(f"DROP TABLE IF EXISTS {names(table)}")
     shutil.rmtree(settings.landing_path, ignore_errors=True)
     summary = generate_sample_data(settings)
@@ -253,16 +246,7 @@ def test_features_match_an_independent_recomputation(spark, names, batch):
 
 def test_rerunning_every_step_changes_no_row(spark, names, settings, batch):
     run_date = batch["run_date"]
-    watched = [
-        t.SESSIONS_RAW,
-        t.LANDING_FILES,
-        t.DEVICE_FILES,
-        t.QUARANTINE,
-        t.ATHLETES,
-        t.SESSIONS,
-        t.RACES,
-        t.ATHLETE_ROLLING_FEATURES,
-    ]
+    watched = BATCH_TABLES
     before = {table: snapshot(spark, names(table), []) for table in watched}
     again = run_bronze(spark, names, settings.landing_path, "run-2", NOW)
     assert again.files == 0 and again.records_in == 0
