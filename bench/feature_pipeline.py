@@ -396,6 +396,7 @@ def duckdb_child(args: argparse.Namespace) -> dict[str, Any]:
             "duckdb": duckdb.__version__,
             "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
             "memory_limit": con.execute("SELECT current_setting('memory_limit')").fetchone()[0],
+            "ewma_block_days": {c: b for c, _, b in ewma_specs()},
         },
     }
 

@@ -84,9 +84,20 @@ def _step(step_name: str):
             if not args.no_generate:
                 print("[0] sample data ...")
                 _generate(args, settings)
-            pipelines.run_batch(context)
+            results = pipelines.run_batch(context)
+            print("\n".join(pipelines.summary_lines(context, results)))
         elif step_name == "features":
             print(pipelines.feature_pipeline(context, full_refresh=args.full_refresh))
+        elif step_name == "predict":
+            day = parse_run_date
+            print(
+                pipelines.batch_inference(
+                    context,
+                    start=day(args.start) if args.start else None,
+                    end=day(args.end) if args.end else None,
+                    as_of=day(args.as_of) if args.as_of else (None if args.start else run_date),
+                )
+            )
         else:
             print(getattr(pipelines, step_name)(context))
         return 0
@@ -115,12 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("ingest", "bronze_ingestion", "landing folder -> bronze (new files only)"),
         ("silver", "silver_pipeline", "bronze -> silver athletes, sessions, races"),
         ("features", "features", "silver -> feature_store.athlete_rolling_features (incremental)"),
-        ("run", "run", "the batch system end to end: sample data, bronze, silver, features"),
+        ("train", "training_pipeline", "train + register the time estimator, promotion gate"),
+        ("predict", "predict", "batch inference into gold.athlete_predictions (--as-of or --start/--end)"),
+        ("run", "run", "the batch system end to end: sample data, bronze, silver, features, training, inference"),
     ):
         step_parser = sub.add_parser(command, help=text)
         step_parser.add_argument("--run-date", help=date_help)
         step_parser.set_defaults(handler=_step(step))
     sub.choices["features"].add_argument("--full-refresh", action="store_true", help="recompute every athlete")
+    sub.choices["predict"].add_argument("--as-of", help="latest feature row per athlete on or before this day")
+    sub.choices["predict"].add_argument("--start", help="first day of a range (with --end)")
+    sub.choices["predict"].add_argument("--end", help="last day of a range (inclusive)")
     sub.choices["run"].add_argument("--no-generate", action="store_true", help="use the landing folder as it is")
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")

@@ -78,6 +78,13 @@ class SampleDataSettings(_Strict):
         return self.start_date + timedelta(days=self.n_days - 1)
 
 
+class MlflowSettings(_Strict):
+    """Tracking + registry. Default: a SQLite file and an artifact folder under data_dir."""
+
+    tracking_uri: str | None = None  # e.g. http://mlflow:5000; None = sqlite under data_dir/mlflow
+    experiment: str = Field("time_estimator", min_length=1)
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -86,6 +93,8 @@ class Settings(_Strict):
     catalog: CatalogSettings = CatalogSettings()
     spark: SparkSettings = SparkSettings()
     sample_data: SampleDataSettings = SampleDataSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.
     home: Path = Field(default=Path("."), exclude=True)
@@ -107,6 +116,19 @@ class Settings(_Strict):
     @property
     def landing_path(self) -> Path:
         return self.data_path / "landing"
+
+    @property
+    def mlflow_path(self) -> Path:
+        return self.data_path / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{self.mlflow_path / 'mlflow.db'}"
+
+    @property
+    def output_path(self) -> Path:
+        path = self.output_dir if self.output_dir.is_absolute() else self.home / self.output_dir
+        return path.resolve()
 
     @property
     def jars_path(self) -> Path:

@@ -53,6 +53,25 @@ def feature_pipeline(context: JobContext, full_refresh: bool = False):
     )
 
 
+def training_pipeline(context: JobContext, params_override: dict | None = None):
+    from athlete_platform.training.pipeline import run_training
+
+    return run_training(
+        context.spark, context.names, context.settings, _run_date(context), context.run_id, params_override
+    )
+
+
+def batch_inference(context: JobContext, start=None, end=None, as_of=None):
+    """Score a range (start..end) or the latest rows as of a day (default: the run date)."""
+    from athlete_platform.inference.batch import run_batch_inference
+
+    if as_of is None and start is None and end is None:
+        as_of = _run_date(context)
+    return run_batch_inference(
+        context.spark, context.names, context.settings, context.run_id, utc_now(), start=start, end=end, as_of=as_of
+    )
+
+
 def _run_date(context: JobContext):
     if context.run_date is None:
         from athlete_platform.errors import ConfigError
@@ -65,6 +84,8 @@ BATCH_STEPS: list[tuple[str, Callable]] = [
     ("bronze ingestion", bronze_ingestion),
     ("silver", silver_pipeline),
     ("features", feature_pipeline),
+    ("training", training_pipeline),
+    ("batch inference", batch_inference),
 ]
 
 
@@ -79,3 +100,31 @@ def run_batch(context: JobContext, say: Callable[[str], None] = print) -> dict[s
         results[name] = step(context)
         say(f"[{number}/{len(BATCH_STEPS)}] {name} done in {time.monotonic() - started:.1f} s: {results[name]}")
     return results
+
+
+def summary_lines(context: JobContext, results: dict[str, object]) -> list[str]:
+    """What `run` prints at the end: rows per table, the model against its bars, the report."""
+    from athlete_platform.lakehouse.schemas import ALL_SPECS, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT
+
+    spark, names = context.spark, context.names
+    lines = ["", "summary:"]
+    for spec in (*ALL_SPECS, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT):
+        name = names(spec.id)
+        if spark.catalog.tableExists(name):
+            lines.append(f"  {name:<55} {spark.table(name).count():>9,} rows")
+    training = results.get("training")
+    if training is not None:
+        m = training.metrics
+        floor = m.get("noise_floor_mape")
+        lines.append(
+            f"  model {training.model_name} v{training.version}: held-out MAPE {m.get('model_mape', float('nan')):.2%}"
+            f" vs Riegel {m.get('riegel_mape', float('nan')):.2%}, VDOT {m.get('vdot_mape', float('nan')):.2%}"
+            + (f", noise floor {floor:.2%}" if floor is not None else "")
+            + f" ({int(m.get('test_rows_with_baselines', 0))} test races)"
+        )
+        lines.append(f"  gate: {training.decision}")
+    report = results.get("weekly report")
+    if report is not None:
+        lines.append(f"  report: {report.index_path}")
+    lines.append(f"  MLflow: {context.settings.tracking_uri} (make mlflow-ui)")
+    return lines

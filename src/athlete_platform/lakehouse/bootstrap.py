@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from athlete_platform.lakehouse.schemas import _esc
 from athlete_platform.lakehouse.tables import SCHEMAS, TableNames
 
 if TYPE_CHECKING:
@@ -13,8 +14,7 @@ if TYPE_CHECKING:
 def bootstrap_namespace(spark: SparkSession, names: TableNames) -> None:
     """Create every schema of the platform if it is missing (safe to re-run)."""
     for schema, comment in SCHEMAS.items():
-        escaped = comment.replace("'", "\\'")
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(schema)} COMMENT '{escaped}'")
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(schema)} COMMENT '{_esc(comment)}'")
 
 
 def list_namespace(spark: SparkSession, names: TableNames) -> dict[str, list[str]]:

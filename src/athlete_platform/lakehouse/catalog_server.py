@@ -149,11 +149,19 @@ class CatalogServer:
         return f"stopped (pid {pid})"
 
     def require_running(self) -> None:
-        """Fail with what to run when the server is not up."""
+        """Fail with what to run when the server is not up, or serves another data folder."""
         if not self.is_answering():
             raise CatalogServerError(
                 f"The catalog server is not running on {self.address}. Start it with "
                 "`athlete-platform catalog up` (or `make catalog-up`), then run the command again."
+            )
+        # A local server started for another data folder would register tables whose files
+        # live elsewhere; refuse rather than mix two lakehouses.
+        if self.host in LOOPBACK and self.pid() is None and _server_pids_on_this_machine():
+            raise CatalogServerError(
+                f"The catalog server on {self.address} was not started for this data folder "
+                f"({self.state_dir.parent}). Stop it (`athlete-platform catalog down` with the config that "
+                "started it) or use another catalog.port, then run `athlete-platform catalog up`."
             )
 
     def _port_taken(self) -> str:
@@ -168,6 +176,22 @@ class CatalogServer:
         if "Address already in use" in tail or "BindException" in tail:
             return self._port_taken()
         return f"The catalog server exited at start-up (code {returncode}). Last lines of {self.log_file}:\n{tail}"
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _server_pids_on_this_machine() -> list[int]:
+    """Pids of catalog servers (any data folder) running on this machine."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if SERVER_MAIN.encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
 
 
 def _is_zombie(pid: int) -> bool:

@@ -223,12 +223,56 @@ ROLLING_FEATURES = TableSpec(
     properties=CDF,
 )
 
+ATHLETE_PREDICTIONS = TableSpec(
+    t.ATHLETE_PREDICTIONS,
+    "Predicted race finish times per athlete, as-of day and standard distance, with full lineage.",
+    (
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("as_of_date", "DATE", "Day whose end-of-day features were used (prediction for a race after it)"),
+        _c("race_distance_m", "DOUBLE", "Race distance, m (5000, 10000, 21097.5, 42195)"),
+        _c("predicted_finish_time_s", "DOUBLE", "Predicted finish time, s"),
+        _c("predicted_pace_s_per_km", "DOUBLE", "Predicted average pace, s/km"),
+        _c("model_name", "STRING", "Registered model name"),
+        _c("model_version", "STRING", "Registered model version that scored the row"),
+        _c("feature_table_version", "BIGINT", "Delta version of the feature table read"),
+        _c("run_id", "STRING", "Batch inference run id"),
+        _c("scored_at", "TIMESTAMP", "When the row was scored (UTC)"),
+    ),
+    constraints={"prediction_positive": "predicted_finish_time_s > 0"},
+)
+
+ATHLETE_WEEKLY_REPORT = TableSpec(
+    t.ATHLETE_WEEKLY_REPORT,
+    "Weekly training summary per athlete (ISO weeks, Monday start) with load state at week end and flags.",
+    (
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("week_start", "DATE", "Monday of the week"),
+        _c("week_end", "DATE", "Last day covered: Sunday, or the run date for the current week"),
+        _c("sessions", "INT", "Sessions in the week"),
+        _c("distance_m", "DOUBLE", "Distance in the week, m"),
+        _c("duration_s", "DOUBLE", "Duration in the week, s"),
+        _c("weekly_load", "DOUBLE", "Sum of daily_load in the week, TRIMP units"),
+        _c("ctl", "DOUBLE", "Chronic training load at week end, TRIMP units"),
+        _c("atl", "DOUBLE", "Acute training load at week end, TRIMP units"),
+        _c("tsb", "DOUBLE", "Training stress balance at week end, TRIMP units"),
+        _c("acwr_rolling", "DOUBLE", "Rolling acute:chronic workload ratio at week end"),
+        _c("acwr_ewma", "DOUBLE", "EWMA acute:chronic workload ratio at week end"),
+        _c("monotony_7d", "DOUBLE", "Training monotony at week end"),
+        _c("flags", "ARRAY<STRING>", "Warnings, e.g. acwr_high, monotony_high, form_very_low"),
+        _c("computed_at", "TIMESTAMP", "When the row was computed (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
 ALL_SPECS = (SESSIONS_RAW, LANDING_FILES, DEVICE_FILES, QUARANTINE, ATHLETES, SESSIONS, RACES, ROLLING_FEATURES)
 
 
 def ensure_table(spark: SparkSession, names: TableNames, spec: TableSpec) -> str:
     """Create the Delta table if missing, add missing CHECK constraints; returns its name."""
+    from athlete_platform.lakehouse.tables import SCHEMAS
+
     name = names(spec.id)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(spec.id.schema)} COMMENT '{_esc(SCHEMAS[spec.id.schema])}'")
     props = ", ".join(f"'{k}' = '{v}'" for k, v in spec.properties.items())
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {name} ({spec.ddl_columns()}) USING DELTA COMMENT '{_esc(spec.comment)}'"

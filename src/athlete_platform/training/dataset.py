@@ -1,0 +1,67 @@
+"""Training rows: race labels + the athlete's profile + the features of the day before.
+
+The point-in-time join is the feature view's `get_training_data` (features of day r-1 for a
+race on day r). The Riegel input is the athlete's latest race strictly before day r.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from athlete_platform.features.feature_view import FeatureView
+from athlete_platform.lakehouse import tables as t
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+    from athlete_platform.lakehouse.tables import TableNames
+
+ATHLETE_COLUMNS = ("athlete_id", "sex", "birth_date", "weight_kg", "hr_rest", "hr_max")
+
+
+def races_with_previous(races: DataFrame) -> DataFrame:
+    """Pure transform: each race + the athlete's latest race on an earlier day (nulls if none)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    earlier = (
+        Window.partitionBy("athlete_id")
+        .orderBy(F.col("race_date").cast("timestamp").cast("long"))
+        .rangeBetween(Window.unboundedPreceding, -1)
+    )
+    # The latest earlier race = the max over (date, session_id) of strictly earlier days.
+    latest = F.max(F.struct("race_date", "session_id", "distance_m", "finish_time_s")).over(earlier)
+    return races.select(
+        "session_id",
+        "athlete_id",
+        "race_date",
+        "distance_m",
+        "finish_time_s",
+        latest["race_date"].alias("prev_race_date"),
+        latest["distance_m"].alias("prev_distance_m"),
+        latest["finish_time_s"].alias("prev_finish_time_s"),
+    )
+
+
+def training_rows(spark: SparkSession, names: TableNames, run_date: date) -> tuple[pd.DataFrame, dict[str, int]]:
+    """All labelled races up to `run_date` with their inputs, and the Delta versions read."""
+    from pyspark.sql import functions as F
+
+    from athlete_platform.lakehouse.delta import current_version
+
+    versions = {
+        "races": current_version(spark, names(t.RACES)),
+        "athletes": current_version(spark, names(t.ATHLETES)),
+    }
+    races = spark.read.option("versionAsOf", versions["races"]).table(names(t.RACES))
+    athletes = spark.read.option("versionAsOf", versions["athletes"]).table(names(t.ATHLETES))
+    labels = races_with_previous(races.where(F.col("race_date") <= F.lit(run_date))).join(
+        athletes.select(*ATHLETE_COLUMNS), "athlete_id"
+    )
+    view = FeatureView(spark, names)
+    versions["features"] = view.table_version
+    rows = view.get_training_data(labels, event_date_col="race_date").withColumn("event_date", F.col("race_date"))
+    frame = rows.toPandas().sort_values(["race_date", "athlete_id", "session_id"], kind="stable")
+    return frame.reset_index(drop=True), versions

@@ -1,0 +1,112 @@
+"""The time estimator's inputs and target: one function shared by training and inference.
+
+Both pipelines build a frame with the feature-store row of the as-of day, the athlete's
+profile, the race distance and the athlete's latest race before it; `model_inputs` turns
+that into the model's columns, so training and serving cannot drift apart.
+
+Target: log pace, `log(finish_time_s / distance_m)`. Pace varies far less across distances
+than time does, the log makes errors relative (what MAPE measures) and the generator's race
+noise is log-normal, so squared error on log pace fits the problem; the prediction is
+`exp(y) * distance_m`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from athlete_platform.features import metrics
+
+RACE_DISTANCES_M = (5000.0, 10000.0, 21097.5, 42195.0)
+DISTANCE_LABELS = {5000.0: "5K", 10000.0: "10K", 21097.5: "Half marathon", 42195.0: "Marathon"}
+
+FEATURE_STORE_INPUTS = (
+    "atl",
+    "ctl",
+    "tsb",
+    "acwr_rolling",
+    "acwr_ewma",
+    "monotony_7d",
+    "strain_7d",
+    "distance_7d_m",
+    "distance_28d_m",
+    "duration_7d_s",
+    "duration_28d_s",
+    "sessions_7d",
+    "sessions_28d",
+    "longest_session_28d_m",
+    "avg_pace_28d_s_per_km",
+    "avg_hr_28d",
+    "days_since_last_session",
+    "vdot_best_90d",
+    "history_days",
+)
+ATHLETE_INPUTS = ("weight_kg", "hr_rest", "hr_max")
+MODEL_INPUTS: tuple[str, ...] = (
+    "distance_m",
+    "log_distance_m",
+    *FEATURE_STORE_INPUTS,
+    *ATHLETE_INPUTS,
+    "sex_male",
+    "age_years",
+    "vdot_log_pace",
+    "riegel_log_pace",
+    "days_since_prev_race",
+)
+# What `model_inputs` needs in its input frame.
+REQUIRED_COLUMNS = (
+    "distance_m",
+    "event_date",
+    *FEATURE_STORE_INPUTS,
+    *ATHLETE_INPUTS,
+    "sex",
+    "birth_date",
+    "prev_race_date",
+    "prev_distance_m",
+    "prev_finish_time_s",
+)
+
+
+def vdot_baseline_time_s(vdot_best_90d: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
+    """Daniels equivalent time for the distance at the best recent VDOT (NaN without one)."""
+    return np.asarray(metrics.daniels_time_s(np.asarray(vdot_best_90d, float), np.asarray(distance_m, float)), float)
+
+
+def riegel_baseline_time_s(prev_time_s: np.ndarray, prev_distance_m: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
+    """Riegel from the athlete's latest earlier race (NaN without one)."""
+    return np.asarray(
+        metrics.riegel_time_s(
+            np.asarray(prev_time_s, float), np.asarray(prev_distance_m, float), np.asarray(distance_m, float)
+        ),
+        float,
+    )
+
+
+def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns (float64, in MODEL_INPUTS order) for each row of `frame`."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"model_inputs needs columns {missing}")
+    distance = frame["distance_m"].to_numpy(float)
+    event = pd.to_datetime(frame["event_date"])
+    out = pd.DataFrame(index=frame.index)
+    out["distance_m"] = distance
+    out["log_distance_m"] = np.log(distance)
+    for column in (*FEATURE_STORE_INPUTS, *ATHLETE_INPUTS):
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    out["sex_male"] = (frame["sex"] == "M").astype(float)
+    out["age_years"] = ((event - pd.to_datetime(frame["birth_date"])).dt.days / 365.25).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["vdot_log_pace"] = np.log(vdot_baseline_time_s(frame["vdot_best_90d"], distance) / distance)
+        riegel = riegel_baseline_time_s(frame["prev_finish_time_s"], frame["prev_distance_m"], distance)
+        out["riegel_log_pace"] = np.log(riegel / distance)
+    out["days_since_prev_race"] = (event - pd.to_datetime(frame["prev_race_date"])).dt.days.astype(float)
+    return out[list(MODEL_INPUTS)].astype(float)
+
+
+def target_log_pace(finish_time_s: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
+    return np.log(np.asarray(finish_time_s, float) / np.asarray(distance_m, float))
+
+
+def time_from_log_pace(log_pace: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
+    return np.exp(np.asarray(log_pace, float)) * np.asarray(distance_m, float)

@@ -1,0 +1,280 @@
+"""Training pipeline: race labels -> XGBoost time estimator -> MLflow -> promotion gate.
+
+Split (both ways, so the score says something about new races *and* new athletes):
+  test  = races on or after the time cutoff (the latest 20 % of race days)
+          + every race of the held-out athletes (20 % of athletes, by a stable hash);
+  train = the rest.
+The model and both baselines (Riegel from the athlete's previous race, Daniels VDOT from
+`vdot_best_90d`) are scored on the same test rows: those where both baselines exist. The
+noise floor the generator injected (expected MAPE of the race noise alone) is logged too.
+
+Gate: the new version gets alias `challenger`; it becomes `champion` only if its held-out
+MAPE beats the current champion's (scored on the same rows now) and both baselines'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from athlete_platform.config import Settings
+from athlete_platform.training import model_inputs as mi
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from athlete_platform.lakehouse.tables import TableNames
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+TIME_TEST_FRACTION = 0.2
+HELDOUT_ATHLETE_FRACTION = 0.2
+MIN_TRAIN_ROWS = 30
+# Shallow trees and shrinkage: a few hundred races per year of sample data.
+XGB_PARAMS: dict[str, float | int | str] = {
+    "n_estimators": 400,
+    "max_depth": 3,
+    "learning_rate": 0.03,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 3,
+    "reg_lambda": 1.0,
+    "objective": "reg:squarederror",
+    "random_state": 0,
+    "n_jobs": 2,
+}
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cutoff_date: date
+    heldout_athletes: tuple[str, ...]
+
+
+@dataclass
+class TrainingResult:
+    model_name: str
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+    promoted: bool
+    decision: str
+    champion_version: str | None
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def is_heldout_athlete(athlete_id: str, fraction: float = HELDOUT_ATHLETE_FRACTION) -> bool:
+    """Stable assignment by hash (the same athlete is held out in every run)."""
+    bucket = int(hashlib.sha256(athlete_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return bucket < fraction
+
+
+def split_rows(frame: pd.DataFrame) -> SplitResult:
+    """Time + athlete split (see the module docstring)."""
+    days = pd.to_datetime(frame["race_date"])
+    cutoff = days.quantile(1 - TIME_TEST_FRACTION).normalize()
+    heldout = frame["athlete_id"].map(is_heldout_athlete)
+    test_mask = (days >= cutoff) | heldout
+    return SplitResult(
+        train=frame[~test_mask].reset_index(drop=True),
+        test=frame[test_mask].reset_index(drop=True),
+        cutoff_date=cutoff.date(),
+        heldout_athletes=tuple(sorted(frame.loc[heldout, "athlete_id"].unique())),
+    )
+
+
+def error_metrics(predicted_s: np.ndarray, actual_s: np.ndarray) -> dict[str, float]:
+    error = np.asarray(predicted_s, float) - np.asarray(actual_s, float)
+    return {
+        "mae_s": float(np.mean(np.abs(error))),
+        "mape": float(np.mean(np.abs(error) / actual_s)),
+        "rmse_s": float(np.sqrt(np.mean(error**2))),
+    }
+
+
+def evaluate(test: pd.DataFrame, predicted_s: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """Model and baseline metrics on the rows where both baselines exist; per distance too."""
+    actual = test["finish_time_s"].to_numpy(float)
+    distance = test["distance_m"].to_numpy(float)
+    riegel = mi.riegel_baseline_time_s(test["prev_finish_time_s"], test["prev_distance_m"], distance)
+    vdot = mi.vdot_baseline_time_s(test["vdot_best_90d"], distance)
+    common = np.isfinite(riegel) & np.isfinite(vdot)
+    out: dict[str, float] = {"test_rows": float(len(test)), "test_rows_with_baselines": float(common.sum())}
+    if not common.any():
+        return out, common
+    for prefix, values in (("model", predicted_s), ("riegel", riegel), ("vdot", vdot)):
+        for name, value in error_metrics(values[common], actual[common]).items():
+            out[f"{prefix}_{name}"] = value
+    for name, value in error_metrics(predicted_s, actual).items():
+        out[f"model_all_rows_{name}"] = value
+    for d in mi.RACE_DISTANCES_M:
+        rows = common & np.isclose(distance, d)
+        if rows.any():
+            tag = mi.DISTANCE_LABELS[d].lower().replace(" ", "_")
+            for prefix, values in (("model", predicted_s), ("riegel", riegel), ("vdot", vdot)):
+                out[f"{prefix}_mape_{tag}"] = error_metrics(values[rows], actual[rows])["mape"]
+    return out, common
+
+
+def noise_floor_mape(landing: Path) -> float | None:
+    """The generator's expected MAPE from race noise alone (None for real data)."""
+    manifest = landing / "_generator" / "manifest.json"
+    if not manifest.exists():
+        return None
+    return float(json.loads(manifest.read_text())["expected_mape_floor"])
+
+
+def git_commit(home: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=home, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def configure_mlflow(settings: Settings) -> None:
+    """Point MLflow at the configured tracking URI and make sure the experiment exists."""
+    import mlflow
+
+    settings.mlflow_path.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if mlflow.get_experiment_by_name(settings.mlflow.experiment) is None:
+        artifacts = None if settings.mlflow.tracking_uri else (settings.mlflow_path / "artifacts").as_uri()
+        mlflow.create_experiment(settings.mlflow.experiment, artifact_location=artifacts)
+    mlflow.set_experiment(settings.mlflow.experiment)
+
+
+def champion_mape(model_name: str, test: pd.DataFrame, rows: np.ndarray) -> tuple[str | None, float]:
+    """Current champion's version and MAPE on the given test rows (inf if it cannot score them)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None, float("inf")
+    try:
+        model = mlflow.xgboost.load_model(f"models:/{model_name}@{CHAMPION}")
+        predicted = mi.time_from_log_pace(model.predict(mi.model_inputs(test)), test["distance_m"])
+    except (MlflowException, ValueError, KeyError) as exc:
+        log.warning("champion v%s cannot score the current inputs (%s); treating it as beaten", current.version, exc)
+        return current.version, float("inf")
+    return current.version, error_metrics(predicted[rows], test["finish_time_s"].to_numpy(float)[rows])["mape"]
+
+
+def run_training(
+    spark: SparkSession,
+    names: TableNames,
+    settings: Settings,
+    run_date: date,
+    run_id: str,
+    params_override: dict | None = None,
+) -> TrainingResult:
+    """Train, log, register, and gate one time-estimator version for `run_date`."""
+    import mlflow
+    import xgboost as xgb
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    from athlete_platform.errors import PlatformError
+    from athlete_platform.lakehouse import tables as t
+    from athlete_platform.training.dataset import training_rows
+
+    frame, versions = training_rows(spark, names, run_date)
+    split = split_rows(frame) if len(frame) else None
+    if split is None or len(split.train) < MIN_TRAIN_ROWS or len(split.test) == 0:
+        raise PlatformError(
+            f"Not enough race results up to {run_date} to train: {len(frame)} labelled races "
+            f"(need {MIN_TRAIN_ROWS}+ for training plus a held-out set). Ingest more data or pick a later run date."
+        )
+    params = {**XGB_PARAMS, **(params_override or {})}
+    x_train, y_train = (
+        mi.model_inputs(split.train),
+        mi.target_log_pace(split.train["finish_time_s"], split.train["distance_m"]),
+    )
+    model = xgb.XGBRegressor(**params).fit(x_train, y_train)
+    x_test = mi.model_inputs(split.test)
+    predicted = mi.time_from_log_pace(model.predict(x_test), split.test["distance_m"])
+    metrics, common = evaluate(split.test, predicted)
+    floor = noise_floor_mape(settings.landing_path)
+    if floor is not None:
+        metrics["noise_floor_mape"] = floor
+
+    model_name = names(t.TIME_ESTIMATOR)
+    configure_mlflow(settings)
+    with mlflow.start_run(run_name=f"time_estimator {run_date}") as run:
+        mlflow.log_params(
+            {
+                **params,
+                "run_date": str(run_date),
+                "time_cutoff": str(split.cutoff_date),
+                "heldout_athletes": len(split.heldout_athletes),
+                "target": "log(finish_time_s/distance_m)",
+                "inputs": ",".join(mi.MODEL_INPUTS),
+            }
+        )
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.set_tags(
+            {
+                "git_commit": git_commit(settings.home),
+                "job_run_id": run_id,
+                **{f"delta_version.{table}": str(v) for table, v in versions.items()},
+            }
+        )
+        train_data = mlflow.data.from_pandas(split.train.assign(**x_train), name="time_estimator_train")
+        mlflow.log_input(train_data, context="training")
+        mlflow.log_input(mlflow.data.from_pandas(split.test, name="time_estimator_test"), context="test")
+        info = mlflow.xgboost.log_model(
+            model,
+            name="model",
+            signature=infer_signature(x_train, model.predict(x_train)),
+            input_example=x_train.head(3),
+            registered_model_name=model_name,
+        )
+        version = str(info.registered_model_version)
+        client = MlflowClient()
+        client.set_registered_model_alias(model_name, CHALLENGER, version)
+        champion_version, champion_score = champion_mape(model_name, split.test, common)
+        model_score = metrics.get("model_mape", float("inf"))
+        bars = {
+            "champion": champion_score,
+            "riegel": metrics.get("riegel_mape", float("inf")),
+            "vdot": metrics.get("vdot_mape", float("inf")),
+        }
+        promoted = all(model_score < bar for bar in bars.values())
+        decision = (
+            f"v{version} held-out MAPE {model_score:.4f} vs champion "
+            f"{'v' + champion_version if champion_version else '(none)'} {champion_score:.4f}, "
+            f"Riegel {bars['riegel']:.4f}, VDOT {bars['vdot']:.4f}"
+            + (f", noise floor {floor:.4f}" if floor is not None else "")
+            + (": promoted to champion" if promoted else ": not promoted (champion unchanged)")
+        )
+        if promoted:
+            client.set_registered_model_alias(model_name, CHAMPION, version)
+        mlflow.set_tags({"promotion.decision": decision, "promotion.promoted": str(promoted)})
+        if np.isfinite(champion_score):
+            mlflow.log_metric("champion_mape", champion_score)
+    log.info("training: %s", decision)
+    return TrainingResult(
+        model_name=model_name,
+        version=version,
+        run_id=run.info.run_id,
+        metrics=metrics,
+        promoted=promoted,
+        decision=decision,
+        champion_version=version if promoted else champion_version,
+        rows={"train": len(split.train), "test": len(split.test), "test_with_baselines": int(common.sum())},
+    )
