@@ -107,12 +107,14 @@ def check_signature(model: ChampionModel) -> None:
         )
 
 
-def load_booster(path: str) -> xgb.Booster:
-    """Load once per Python worker (cached by path)."""
+def load_booster(path: str, load_counter=None) -> xgb.Booster:
+    """Load once per Python worker (cached by path); `load_counter` counts real loads."""
     booster = _BOOSTERS.get(path)
     if booster is None:
         import xgboost as xgb
 
+        if load_counter is not None:
+            load_counter.add(1)
         booster = xgb.Booster()
         booster.load_model(path)
         booster.set_param({"nthread": 1})  # one task per core already
@@ -125,20 +127,18 @@ def score_batches(batches: Iterator[pd.DataFrame], shipped_name: str, load_count
     from pyspark import SparkFiles
 
     path = SparkFiles.get(shipped_name)
-    if path not in _BOOSTERS and load_counter is not None:
-        load_counter.add(1)
-    booster = load_booster(path)
     for batch in batches:
         if batch.empty:
             continue
+        booster = load_booster(path, load_counter)
         inputs = mi.model_inputs(batch)
-        log_pace = booster.inplace_predict(inputs.to_numpy(np.float32), missing=np.nan)
+        residual = booster.inplace_predict(inputs.to_numpy(np.float32), missing=np.nan)
         yield pd.DataFrame(
             {
                 "athlete_id": batch["athlete_id"].to_numpy(),
                 "as_of_date": batch["as_of_date"].to_numpy(),
                 "race_distance_m": batch["distance_m"].to_numpy(float),
-                "predicted_finish_time_s": mi.time_from_log_pace(log_pace, batch["distance_m"]),
+                "predicted_finish_time_s": mi.predicted_time_s(residual, inputs),
             }
         )
 

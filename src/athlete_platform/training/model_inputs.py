@@ -4,10 +4,13 @@ Both pipelines build a frame with the feature-store row of the as-of day, the at
 profile, the race distance and the athlete's latest race before it; `model_inputs` turns
 that into the model's columns, so training and serving cannot drift apart.
 
-Target: log pace, `log(finish_time_s / distance_m)`. Pace varies far less across distances
-than time does, the log makes errors relative (what MAPE measures) and the generator's race
-noise is log-normal, so squared error on log pace fits the problem; the prediction is
-`exp(y) * distance_m`.
+Target: log pace, `log(finish_time_s / distance_m)`, learnt as a *residual* over a baseline
+(`base_log_pace`: the mean of the VDOT and Riegel log paces where they exist, else the
+athlete's recent training pace). Pace varies far less across distances than time does, the
+log makes errors relative (what MAPE measures) and the generator's race noise is log-normal,
+so squared error on log pace fits; learning the correction to the baselines lets a few
+hundred races suffice (the trees only have to learn how fitness moved since the source race).
+The prediction is `exp(base_log_pace + model_output) * distance_m`.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ MODEL_INPUTS: tuple[str, ...] = (
     "vdot_log_pace",
     "riegel_log_pace",
     "days_since_prev_race",
+    "base_log_pace",
 )
+# A last-resort base pace (5:00 min/km) when an athlete has no race and no recent run.
+FALLBACK_PACE_S_PER_M = 0.3
 # What `model_inputs` needs in its input frame.
 REQUIRED_COLUMNS = (
     "distance_m",
@@ -101,7 +107,32 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         riegel = riegel_baseline_time_s(frame["prev_finish_time_s"], frame["prev_distance_m"], distance)
         out["riegel_log_pace"] = np.log(riegel / distance)
     out["days_since_prev_race"] = (event - pd.to_datetime(frame["prev_race_date"])).dt.days.astype(float)
+    out["base_log_pace"] = base_log_pace(out)
     return out[list(MODEL_INPUTS)].astype(float)
+
+
+def base_log_pace(inputs: pd.DataFrame) -> np.ndarray:
+    """Mean of the baselines' log paces; else log of recent training pace; else a fallback."""
+    baselines = inputs[["vdot_log_pace", "riegel_log_pace"]].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        counts = np.isfinite(baselines).sum(axis=1)
+        mean = np.where(
+            counts > 0, np.nansum(np.where(np.isfinite(baselines), baselines, 0.0), axis=1) / counts, np.nan
+        )
+        training_pace = np.log(inputs["avg_pace_28d_s_per_km"].to_numpy(float) / 1000.0)
+    base = np.where(np.isfinite(mean), mean, training_pace)
+    return np.where(np.isfinite(base), base, np.log(FALLBACK_PACE_S_PER_M))
+
+
+def training_target(finish_time_s, distance_m, inputs: pd.DataFrame) -> np.ndarray:
+    """What the model learns: log pace minus the base log pace."""
+    return target_log_pace(finish_time_s, distance_m) - inputs["base_log_pace"].to_numpy(float)
+
+
+def predicted_time_s(model_output, inputs: pd.DataFrame) -> np.ndarray:
+    """Finish time from the model's raw output (a residual on log pace)."""
+    log_pace = inputs["base_log_pace"].to_numpy(float) + np.asarray(model_output, float)
+    return time_from_log_pace(log_pace, inputs["distance_m"].to_numpy(float))
 
 
 def target_log_pace(finish_time_s: np.ndarray, distance_m: np.ndarray) -> np.ndarray:

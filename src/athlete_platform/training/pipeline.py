@@ -166,13 +166,15 @@ def champion_mape(model_name: str, test: pd.DataFrame, rows: np.ndarray) -> tupl
         current = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException:
         return None, float("inf")
+    current_version = str(current.version)
     try:
         model = mlflow.xgboost.load_model(f"models:/{model_name}@{CHAMPION}")
-        predicted = mi.time_from_log_pace(model.predict(mi.model_inputs(test)), test["distance_m"])
+        inputs = mi.model_inputs(test)
+        predicted = mi.predicted_time_s(model.predict(inputs), inputs)
     except (MlflowException, ValueError, KeyError) as exc:
-        log.warning("champion v%s cannot score the current inputs (%s); treating it as beaten", current.version, exc)
-        return current.version, float("inf")
-    return current.version, error_metrics(predicted[rows], test["finish_time_s"].to_numpy(float)[rows])["mape"]
+        log.warning("champion v%s cannot score the current inputs (%s); treating it as beaten", current_version, exc)
+        return current_version, float("inf")
+    return current_version, error_metrics(predicted[rows], test["finish_time_s"].to_numpy(float)[rows])["mape"]
 
 
 def run_training(
@@ -201,13 +203,11 @@ def run_training(
             f"(need {MIN_TRAIN_ROWS}+ for training plus a held-out set). Ingest more data or pick a later run date."
         )
     params = {**XGB_PARAMS, **(params_override or {})}
-    x_train, y_train = (
-        mi.model_inputs(split.train),
-        mi.target_log_pace(split.train["finish_time_s"], split.train["distance_m"]),
-    )
+    x_train = mi.model_inputs(split.train)
+    y_train = mi.training_target(split.train["finish_time_s"], split.train["distance_m"], x_train)
     model = xgb.XGBRegressor(**params).fit(x_train, y_train)
     x_test = mi.model_inputs(split.test)
-    predicted = mi.time_from_log_pace(model.predict(x_test), split.test["distance_m"])
+    predicted = mi.predicted_time_s(model.predict(x_test), x_test)
     metrics, common = evaluate(split.test, predicted)
     floor = noise_floor_mape(settings.landing_path)
     if floor is not None:
@@ -222,7 +222,7 @@ def run_training(
                 "run_date": str(run_date),
                 "time_cutoff": str(split.cutoff_date),
                 "heldout_athletes": len(split.heldout_athletes),
-                "target": "log(finish_time_s/distance_m)",
+                "target": "log(finish_time_s/distance_m) - base_log_pace",
                 "inputs": ",".join(mi.MODEL_INPUTS),
             }
         )
