@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: setup run test lint catalog-up catalog-down catalog-status clean
+.PHONY: setup run test lint catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -51,6 +51,17 @@ catalog-down: setup
 
 catalog-status: setup
 	$(BIN)/athlete-platform catalog status
+
+# A Spark standalone master + two workers on 127.0.0.1 (spark://127.0.0.1:7077, UI :8080).
+cluster-up: setup
+	$(BIN)/athlete-platform cluster up
+
+cluster-down: setup
+	$(BIN)/athlete-platform cluster down
+
+# The MLflow UI over the same tracking store the jobs use (data/mlflow), on 127.0.0.1:5000.
+mlflow-ui: setup
+	$(BIN)/athlete-platform mlflow-ui
 
 clean:
 	-$(BIN)/athlete-platform catalog down

@@ -29,6 +29,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # Exported so CLI subprocesses started by tests see the same lakehouse.
     os.environ["ATHLETE_CONF_FILE"] = str(HOME / "conf" / "test.yaml")
     os.environ["ATHLETE_DATA_DIR"] = str(tmp_path_factory.mktemp("lakehouse"))
+    os.environ["ATHLETE_OUTPUT_DIR"] = str(tmp_path_factory.mktemp("output"))
     os.environ["ATHLETE_CATALOG__PORT"] = str(free_port())
     return load_settings()
 

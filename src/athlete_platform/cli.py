@@ -22,9 +22,47 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
         print(f"catalog.backend is '{settings.catalog.backend}': the catalog server is not managed by this project.")
         return 0
     server = CatalogServer.from_settings(settings)
+    if args.action == "serve":
+        server.serve()  # replaces this process
     action = {"up": server.start, "down": server.stop, "status": server.status}[args.action]
     print(f"catalog server: {action()}")
     return 0 if args.action != "status" or server.is_answering() else 1
+
+
+def _cluster(args: argparse.Namespace, settings: Settings) -> int:
+    from athlete_platform.lakehouse.standalone import StandaloneCluster
+
+    cluster = StandaloneCluster(settings.data_path / "spark-cluster")
+    if args.action == "status":
+        status = cluster.status()
+        print(f"{cluster.master_url}: {cluster.alive_workers()} alive workers" if status else "not running")
+        return 0 if status else 1
+    print({"up": cluster.up, "down": cluster.down}[args.action]())
+    return 0
+
+
+def _mlflow_ui(args: argparse.Namespace, settings: Settings) -> int:
+    """A real MLflow tracking server + UI over the platform's store (foreground)."""
+    import os
+    import shutil
+
+    settings.mlflow_path.mkdir(parents=True, exist_ok=True)
+    mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
+    command = [
+        mlflow,
+        "server",
+        "--backend-store-uri",
+        settings.tracking_uri,
+        "--default-artifact-root",
+        (settings.mlflow_path / "artifacts").as_uri(),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(f"MLflow UI on http://{args.host}:{args.port} over {settings.tracking_uri}", flush=True)
+    os.execv(command[0], command)
+    return 0
 
 
 def _init(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,8 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     catalog = sub.add_parser("catalog", help="start, stop or check the embedded catalog server")
-    catalog.add_argument("action", choices=["up", "down", "status"])
+    catalog.add_argument("action", choices=["up", "down", "status", "serve"], help="serve = foreground")
     catalog.set_defaults(handler=_catalog)
+
+    cluster = sub.add_parser("cluster", help="start, stop or check a Spark standalone cluster on 127.0.0.1")
+    cluster.add_argument("action", choices=["up", "down", "status"])
+    cluster.set_defaults(handler=_cluster)
+
+    ui = sub.add_parser("mlflow-ui", help="serve the MLflow UI over the platform's tracking store")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(handler=_mlflow_ui)
 
     init = sub.add_parser("init", help="create the catalog's schemas (idempotent) and list what exists")
     init.set_defaults(handler=_init)
@@ -128,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("features", "features", "silver -> feature_store.athlete_rolling_features (incremental)"),
         ("train", "training_pipeline", "train + register the time estimator, promotion gate"),
         ("predict", "predict", "batch inference into gold.athlete_predictions (--as-of or --start/--end)"),
-        ("run", "run", "the batch system end to end: sample data, bronze, silver, features, training, inference"),
+        ("report", "weekly_report", "gold.athlete_weekly_report + HTML report per athlete"),
+        ("run", "run", "the batch system end to end: sample data -> ... -> inference -> report"),
     ):
         step_parser = sub.add_parser(command, help=text)
         step_parser.add_argument("--run-date", help=date_help)

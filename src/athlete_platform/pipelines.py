@@ -72,6 +72,19 @@ def batch_inference(context: JobContext, start=None, end=None, as_of=None):
     )
 
 
+def weekly_report(context: JobContext):
+    """gold.athlete_weekly_report + one HTML page per athlete under <output_dir>/reports/."""
+    import os
+
+    from athlete_platform.inference.weekly_report import run_weekly_report
+
+    # matplotlib caches fonts; give it a writable folder of the platform's own.
+    os.environ.setdefault("MPLCONFIGDIR", str(context.settings.data_path / ".matplotlib"))
+    return run_weekly_report(
+        context.spark, context.names, _run_date(context), context.run_id, utc_now(), context.settings.output_path
+    )
+
+
 def _run_date(context: JobContext):
     if context.run_date is None:
         from athlete_platform.errors import ConfigError
@@ -86,6 +99,7 @@ BATCH_STEPS: list[tuple[str, Callable]] = [
     ("features", feature_pipeline),
     ("training", training_pipeline),
     ("batch inference", batch_inference),
+    ("weekly report", weekly_report),
 ]
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -154,3 +160,131 @@ def test_missing_champion_and_empty_window_are_clear_errors(spark, names, lake):
         batch.fetch_champion(settings, "uc_athlete_data.ml.no_such_model")
     with pytest.raises(PlatformError, match="No feature rows from 2001-01-01 to 2001-01-31"):
         batch.run_batch_inference(spark, names, settings, "inf-x", NOW, start=date(2001, 1, 1), end=date(2001, 1, 31))
+
+
+# --- Orchestration: the same lakehouse driven by real Airflow, spark-submit and a cluster ---
+
+HOME = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def _history_metric(spark, table: str, metric: str) -> str:
+    return spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().operationMetrics.get(metric, "0")
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory, lake):
+    """A temporary AIRFLOW_HOME with Airflow's SQLite metadata DB and the project's DAGs."""
+    env = os.environ.copy()
+    env.update(
+        {
+            "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(HOME / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_ATHLETE_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    for command in (["db", "migrate"], ["dags", "reserialize"]):
+        done = subprocess.run([str(VENV_BIN / "airflow"), *command], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return env
+
+
+def airflow_dags_test(env, dag_id: str, day: date) -> None:
+    done = subprocess.run(
+        [str(VENV_BIN / "airflow"), "dags", "test", dag_id, day.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "state=success" in output.replace("state=DagRunState.SUCCESS", "state=success"), (
+        output[-4000:]
+    )
+
+
+def test_airflow_dags_run_features_training_and_inference_for_a_date(spark, names, lake, airflow_env):
+    settings, run_date = lake
+    day = run_date + timedelta(days=1)
+    airflow_dags_test(airflow_env, "athlete_feature_pipeline", day)
+    latest = spark.sql(f"SELECT max(feature_date) FROM {names(t.ATHLETE_ROLLING_FEATURES)}").first()[0]
+    assert latest >= day
+    airflow_dags_test(airflow_env, "athlete_training_pipeline", day)
+    airflow_dags_test(airflow_env, "athlete_batch_inference", day)
+    predictions = names(t.ATHLETE_PREDICTIONS)
+    rows = spark.table(predictions).where(f"as_of_date = DATE'{day}'").count()
+    athletes = spark.table(names(t.ATHLETE_ROLLING_FEATURES)).select("athlete_id").distinct().count()
+    assert rows == athletes * 4
+    airflow_dags_test(airflow_env, "athlete_batch_inference", day)  # re-run: nothing changes
+    assert spark.table(predictions).where(f"as_of_date = DATE'{day}'").count() == rows
+    assert _history_metric(spark, predictions, "numTargetRowsUpdated") == "0"
+
+
+def readme_submit_commands() -> tuple[str, list[str]]:
+    text = (HOME / "README.md").read_text()
+    setup = re.search(r'^SUBMIT=".*"$', text, re.M).group(0)
+    block = text.split("<!-- spark-submit commands")[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return setup, [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_spark_submit_command_runs_verbatim(spark, names, lake):
+    setup, commands = readme_submit_commands()
+    assert len(commands) >= 7
+    line = next(c for c in commands if "jobs/feature_pipeline.py" in c)
+    env = os.environ.copy()
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-c", f"{setup}\n{line}"], cwd=HOME, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    latest = spark.sql(f"SELECT max(feature_date) FROM {names(t.ATHLETE_ROLLING_FEATURES)}").first()[0]
+    assert latest == date(2024, 12, 30)
+
+
+@pytest.fixture(scope="module")
+def cluster(settings):
+    from athlete_platform.lakehouse.standalone import StandaloneCluster
+
+    standalone = StandaloneCluster(settings.data_path / "spark-cluster")
+    standalone.up()
+    yield standalone
+    standalone.down()
+
+
+def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, cluster):
+    from athlete_platform.lakehouse.submit import spark_submit_command
+
+    settings, run_date = lake
+    env = os.environ.copy()
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    features = names(t.ATHLETE_ROLLING_FEATURES)
+    predictions = names(t.ATHLETE_PREDICTIONS)
+    batch.run_batch_inference(spark, names, settings, "local", NOW, as_of=run_date)  # local mode first
+    local = {
+        (r.athlete_id, r.race_distance_m): r.predicted_finish_time_s
+        for r in spark.table(predictions).where(f"as_of_date = DATE'{run_date}'").collect()
+    }
+    for job, args in (
+        ("feature_pipeline", ["--run-date", str(run_date), "--full-refresh"]),
+        ("batch_inference", ["--as-of", str(run_date)]),
+    ):
+        command = spark_submit_command(HOME, job, args, master=cluster.master_url)
+        done = subprocess.run(command, cwd=HOME, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    # The full refresh on the cluster found nothing to change in what local mode wrote ...
+    feature_merge = spark.sql(f"DESCRIBE HISTORY {features}").where("operation = 'MERGE'").first()
+    assert feature_merge.operationMetrics["numTargetRowsUpdated"] == "0"
+    assert feature_merge.operationMetrics["numTargetRowsInserted"] == "0"
+    # ... and scored the same predictions.
+    remote = {
+        (r.athlete_id, r.race_distance_m): r.predicted_finish_time_s
+        for r in spark.table(predictions).where(f"as_of_date = DATE'{run_date}'").collect()
+    }
+    assert remote.keys() == local.keys()
+    assert all(remote[k] == pytest.approx(local[k], rel=1e-9) for k in local)
+    apps = cluster.status()["completedapps"]
+    assert len(apps) >= 2
+    for app in apps[-2:]:
+        assert cluster.workers_used_by(app["id"]) == 2, app  # work ran on both workers' executors

@@ -92,17 +92,11 @@ class CatalogServer:
             return f"not running; {self.address} is taken by another process"
         return f"not running (state in {self.state_dir})"
 
-    def start(self) -> str:
-        """Start the server unless it runs already; wait until it answers."""
-        if self.pid() and self.is_answering():
-            return f"already running on {self.address}"
-        if self.is_answering():
-            raise CatalogServerError(self._port_taken())
-        java = java_executable()
+    def command(self) -> list[str]:
+        """The server's command line (checks Java and jars first)."""
         classpath = os.pathsep.join(str(p) for p in self.jars.derby_server_classpath())
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            java,
+        return [
+            java_executable(),
             f"-Dderby.system.home={self.state_dir}",
             "-Dderby.stream.error.file=" + str(self.state_dir / "derby.log"),
             "-cp",
@@ -115,6 +109,23 @@ class CatalogServer:
             str(self.port),
             "-noSecurityManager",
         ]
+
+    def serve(self) -> None:
+        """Run the server in the foreground (containers, supervisors); never returns."""
+        if self.is_answering():
+            raise CatalogServerError(self._port_taken())
+        command = self.command()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.execv(command[0], command)
+
+    def start(self) -> str:
+        """Start the server in the background unless it runs already; wait until it answers."""
+        if self.pid() and self.is_answering():
+            return f"already running on {self.address}"
+        if self.is_answering():
+            raise CatalogServerError(self._port_taken())
+        command = self.command()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid_file.write_text(str(process.pid))

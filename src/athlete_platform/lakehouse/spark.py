@@ -79,6 +79,9 @@ def build_spark(settings: Settings, master: str | None = None) -> SparkSession:
     java = java_executable()
     os.environ.setdefault("JAVA_HOME", str(_java_home(java)))
     conf = spark_conf(settings, master)
+    if master is None and os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Started by spark-submit: its --master (or spark-defaults) decides, not our config.
+        conf.pop("spark.master")
     if settings.catalog.backend == "embedded":
         CatalogServer.from_settings(settings).require_running()
     # Python workers must run this interpreter (the project's venv), also on a cluster.

@@ -1,0 +1,64 @@
+"""What the Airflow DAGs share: job arguments, assets, retry policy. No Airflow import here
+beyond what the DAG files pass in, no I/O: DAG files import this at parse time.
+
+The Spark connection (`athlete_spark` by default, env `ATHLETE_SPARK_CONN_ID`) chooses the
+master: e.g. `AIRFLOW_CONN_ATHLETE_SPARK='{"conn_type": "spark", "host": "local[2]"}'` or
+`{"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077}`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from athlete_platform.config import project_home
+from athlete_platform.lakehouse import submit
+
+SPARK_CONN_ID = os.environ.get("ATHLETE_SPARK_CONN_ID", "athlete_spark")
+OWNER = "athlete-platform"
+
+# Asset names are the tables' three-level names (catalog from env, default uc_athlete_data).
+CATALOG = os.environ.get("ATHLETE_CATALOG__NAME", "uc_athlete_data")
+FEATURES_ASSET = f"{CATALOG}.feature_store.athlete_rolling_features"
+MODEL_ASSET = f"{CATALOG}.ml.time_estimator"
+PREDICTIONS_ASSET = f"{CATALOG}.gold.athlete_predictions"
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=20),
+    "execution_timeout": timedelta(hours=1),
+}
+
+# The run date of a scheduled run is its logical date; an asset-triggered run (no logical
+# date) takes the run date the feature DAG published with the asset event.
+RUN_DATE = (
+    "{{ ds if dag_run.logical_date else (triggering_asset_events.values() | list | last | last).extra['run_date'] }}"
+)
+
+
+def submit_kwargs(job: str, job_args: list[str]) -> dict:
+    """Keyword arguments for a SparkSubmitOperator running jobs/<job>.py."""
+    home = project_home()
+    conf_file = os.environ.get("ATHLETE_CONF_FILE")
+    args = list(job_args) + (["--conf-file", conf_file] if conf_file else [])
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        "task_id": job,
+        "conn_id": SPARK_CONN_ID,
+        "application": str(home / "jobs" / f"{job}.py"),
+        "application_args": args,
+        "jars": ",".join(str(p) for p in submit.driver_jars(home)),
+        "driver_class_path": str(submit.driver_class_path(home)),
+        "conf": {"spark.driver.extraJavaOptions": submit.driver_java_options(home)},
+        "name": f"athlete-platform-{job}",
+        # spark-submit and the workers' Python come from the project's virtualenv.
+        "env_vars": {
+            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYSPARK_PYTHON": sys.executable,
+        },
+    }
