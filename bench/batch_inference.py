@@ -43,7 +43,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from measure import run_sampled
 
 HOME = Path(__file__).resolve().parents[1]
 GIB = 1024**3
@@ -60,7 +60,6 @@ DAYS_PER_ATHLETE = 365
 ROWS_PER_FILE = 125_000
 MIN_FILES = 4  # so that local[2] gets several input splits even for small runs
 TRAIN_ROWS = 40_000
-SAMPLE_INTERVAL_S = 0.15
 #: Predictions agree when |x - reference| <= TOL_S seconds of finish time.
 TOL_S = 1e-3
 CONTENDERS = ("a", "b", "c", "d")
@@ -541,8 +540,6 @@ def child_spark(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any
 
 def run_measured(role: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     """Run this script as `role` in a subprocess; sample its whole process tree's RSS."""
-    import psutil
-
     work = Path(args.work_dir)
     result_path = work / f"{role}-result.json"
     result_path.unlink(missing_ok=True)
@@ -559,39 +556,7 @@ def run_measured(role: str, args: argparse.Namespace, env: dict[str, str]) -> di
         "--arrow-batch-size",
         str(args.arrow_batch_size),
     ]
-    peak = {"total": 0, "jvm": 0, "python": 0, "processes": 0}
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=HOME)
-        root = psutil.Process(child.pid)
-        while child.poll() is None:
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            total = jvm = python = 0
-            for proc in procs:
-                try:
-                    rss = proc.memory_info().rss
-                    name = proc.name()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                total += rss
-                if name == "java":
-                    jvm += rss
-                elif name.startswith("python"):
-                    python += rss
-            if total > peak["total"]:
-                peak = {"total": total, "jvm": jvm, "python": python, "processes": len(procs)}
-            time.sleep(SAMPLE_INTERVAL_S)
-        child.wait()
-    wall = time.perf_counter() - started
-    if child.returncode != 0 or not result_path.exists():
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
-        raise SystemExit(f"{role} subprocess failed (exit {child.returncode}); log {log_path}:\n{tail}")
-    result = json.loads(result_path.read_text())
-    result.update(wall_seconds=wall, peak=peak)
-    return result
+    return run_sampled(cmd, env, HOME, log_path, result_path, role)
 
 
 def output_path(work: Path, role: str) -> str:

@@ -28,7 +28,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from measure import run_sampled
 
 HOME = Path(__file__).resolve().parents[1]
 GIB = 1024**3
@@ -45,7 +45,6 @@ START_DATE = date(2022, 1, 1)
 SESSIONS_PER_DAY = 0.9
 RACE_EVERY_DAYS = 42
 ROWS_PER_FILE = 250_000
-SAMPLE_INTERVAL_S = 0.15
 #: Equality tolerance: |spark - duckdb| <= REL_TOL * max(|spark|, |duckdb|), or <= ABS_TOL.
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
@@ -408,46 +407,12 @@ def duckdb_child(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_measured(role: str, args: argparse.Namespace, env: dict[str, str], extra: list[str]) -> dict[str, Any]:
     """Run this script as `role` in a subprocess; sample its whole process tree's RSS."""
-    import psutil
-
     work = Path(args.work_dir)
     result_path = work / f"{role}-result.json"
     result_path.unlink(missing_ok=True)
     log_path = work / f"{role}.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--work-dir", str(work), *extra]
-    peak = {"total": 0, "jvm": 0, "python": 0, "processes": 0}
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=HOME)
-        root = psutil.Process(child.pid)
-        while child.poll() is None:
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            total = jvm = python = 0
-            for proc in procs:
-                try:
-                    rss = proc.memory_info().rss
-                    name = proc.name()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                total += rss
-                if name == "java":
-                    jvm += rss
-                elif name.startswith("python"):
-                    python += rss
-            if total > peak["total"]:
-                peak = {"total": total, "jvm": jvm, "python": python, "processes": len(procs)}
-            time.sleep(SAMPLE_INTERVAL_S)
-        child.wait()
-    wall = time.perf_counter() - started
-    if child.returncode != 0 or not result_path.exists():
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
-        raise SystemExit(f"{role} subprocess failed (exit {child.returncode}); log {log_path}:\n{tail}")
-    result = json.loads(result_path.read_text())
-    result.update(wall_seconds=wall, peak=peak)
-    return result
+    return run_sampled(cmd, env, HOME, log_path, result_path, role)
 
 
 def compare(spark_out: Path, duckdb_out: Path) -> tuple[bool, list[str]]:
