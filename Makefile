@@ -37,6 +37,7 @@ run: setup
 	$(BIN)/athlete-platform run
 
 test: setup
+	$(BIN)/ruff check src tests jobs dags bench
 	$(BIN)/pytest
 
 lint: setup

@@ -1,6 +1,6 @@
 """spark-submit entry: weekly report table + HTML pages for a run date.
 
-    spark-submit jobs/weekly_report.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml]
+spark-submit jobs/weekly_report.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml]
 """
 
 from athlete_platform.jobs import run_job

@@ -112,7 +112,8 @@ def run_batch(context: JobContext, say: Callable[[str], None] = print) -> dict[s
         started = time.monotonic()
         say(f"[{number}/{len(BATCH_STEPS)}] {name} ...")
         results[name] = step(context)
-        say(f"[{number}/{len(BATCH_STEPS)}] {name} done in {time.monotonic() - started:.1f} s: {results[name]}")
+        outcome = getattr(results[name], "decision", None) or results[name]
+        say(f"[{number}/{len(BATCH_STEPS)}] {name} done in {time.monotonic() - started:.1f} s: {outcome}")
     return results
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from athlete_platform.lakehouse.schemas import _esc
+from athlete_platform.lakehouse.schemas import sql_escape
 from athlete_platform.lakehouse.tables import SCHEMAS, TableNames
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def bootstrap_namespace(spark: SparkSession, names: TableNames) -> None:
     """Create every schema of the platform if it is missing (safe to re-run)."""
     for schema, comment in SCHEMAS.items():
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(schema)} COMMENT '{_esc(comment)}'")
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(schema)} COMMENT '{sql_escape(comment)}'")
 
 
 def list_namespace(spark: SparkSession, names: TableNames) -> dict[str, list[str]]:

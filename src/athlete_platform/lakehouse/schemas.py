@@ -40,7 +40,7 @@ class TableSpec:
         return [c.name for c in self.columns]
 
     def ddl_columns(self) -> str:
-        return ", ".join(f"{c.name} {c.type} COMMENT '{_esc(c.comment)}'" for c in self.columns)
+        return ", ".join(f"{c.name} {c.type} COMMENT '{sql_escape(c.comment)}'" for c in self.columns)
 
     def struct(self) -> StructType:
         from pyspark.sql.types import StructType
@@ -48,7 +48,8 @@ class TableSpec:
         return StructType.fromDDL(", ".join(f"{c.name} {c.type}" for c in self.columns))
 
 
-def _esc(text: str) -> str:
+def sql_escape(text: str) -> str:
+    """Escape text for a single-quoted SQL string literal."""
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
@@ -272,10 +273,12 @@ def ensure_table(spark: SparkSession, names: TableNames, spec: TableSpec) -> str
     from athlete_platform.lakehouse.tables import SCHEMAS
 
     name = names(spec.id)
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(spec.id.schema)} COMMENT '{_esc(SCHEMAS[spec.id.schema])}'")
+    spark.sql(
+        f"CREATE SCHEMA IF NOT EXISTS {names.schema(spec.id.schema)} COMMENT '{sql_escape(SCHEMAS[spec.id.schema])}'"
+    )
     props = ", ".join(f"'{k}' = '{v}'" for k, v in spec.properties.items())
     spark.sql(
-        f"CREATE TABLE IF NOT EXISTS {name} ({spec.ddl_columns()}) USING DELTA COMMENT '{_esc(spec.comment)}'"
+        f"CREATE TABLE IF NOT EXISTS {name} ({spec.ddl_columns()}) USING DELTA COMMENT '{sql_escape(spec.comment)}'"
         + (f" TBLPROPERTIES ({props})" if props else "")
     )
     if spec.constraints:

@@ -74,4 +74,6 @@ def replace_slice(source: DataFrame, table: str, predicate: str) -> None:
 
 def sql_string_list(values: Iterable[str]) -> str:
     """A SQL IN-list of string literals."""
-    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+    from athlete_platform.lakehouse.schemas import sql_escape
+
+    return ", ".join(f"'{sql_escape(v)}'" for v in values)
