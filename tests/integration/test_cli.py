@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -100,3 +102,36 @@ def test_sql_against_missing_server_says_what_to_run(tmp_path):
 def test_bad_sql_is_a_clear_error(catalog_server):
     result = run_cli("sql", "SELECT * FROM uc_athlete_data.gold.no_such_table")
     assert_one_paragraph_error(result, "The query failed", "no_such_table")
+
+
+def test_mlflow_ui_serves_the_platform_tracking_store(settings):
+    """`make mlflow-ui` = `athlete-platform mlflow-ui`: a real MLflow server over data_dir/mlflow."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    server = subprocess.Popen(
+        [*CLI, "mlflow-ui", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        status = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    status = response.status
+                    break
+            except OSError:
+                time.sleep(1)
+        assert status == 200, server.stdout.read().decode()[-2000:] if server.poll() is not None else "no answer"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5") as r:
+            assert r.status == 200
+    finally:
+        import psutil
+
+        tree = [server.pid, *(child.pid for child in psutil.Process(server.pid).children(recursive=True))]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert (settings.mlflow_path / "mlflow.db").exists()

@@ -65,3 +65,24 @@ def test_dag_files_do_no_io_or_clock_reads_at_import():
         text = path.read_text()
         for forbidden in ("datetime.now(", "utcnow(", "open(", "SparkSession", "load_settings("):
             assert forbidden not in text, f"{path.name} uses {forbidden} at parse time"
+
+
+def test_run_date_template_for_scheduled_and_asset_triggered_runs():
+    """Scheduled runs use ds; asset-triggered runs (no logical date) use the published run date."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    from athlete_platform.orchestration import RUN_DATE
+
+    template = jinja2.Environment().from_string(RUN_DATE)
+    scheduled = template.render(ds="2024-12-30", dag_run=SimpleNamespace(logical_date="2024-12-30"))
+    assert scheduled == "2024-12-30"
+    events = {
+        "features": [
+            SimpleNamespace(extra={"run_date": "2024-12-28"}),
+            SimpleNamespace(extra={"run_date": "2024-12-29"}),
+        ]
+    }
+    triggered = template.render(ds=None, dag_run=SimpleNamespace(logical_date=None), triggering_asset_events=events)
+    assert triggered == "2024-12-29"
