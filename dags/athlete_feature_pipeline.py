@@ -4,6 +4,7 @@ from datetime import datetime
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Asset, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from athlete_platform.orchestration import DEFAULT_ARGS, FEATURES_ASSET, submit_kwargs
 
@@ -11,7 +12,8 @@ features = Asset(FEATURES_ASSET)
 
 with DAG(
     dag_id="athlete_feature_pipeline",
-    schedule="@daily",
+    # Data-interval semantics: the run for day D starts once D is over, and ds = D.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2024, 1, 1),
     catchup=False,  # backfill explicitly: `airflow backfill create --dag-id ... --from-date ... --to-date ...`
     max_active_runs=1,

@@ -80,7 +80,7 @@ def _init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
-    from pyspark.errors import AnalysisException, ParseException
+    from pyspark.errors import PySparkException
 
     from athlete_platform.lakehouse.spark import build_spark
 
@@ -90,7 +90,7 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
     try:
         frame = spark.sql(args.query)
         frame.show(args.limit, truncate=False)
-    except (AnalysisException, ParseException) as exc:
+    except PySparkException as exc:  # analysis, parse and runtime (e.g. ANSI) errors
         first_line = str(exc).strip().splitlines()[0]
         raise PlatformError(f"The query failed: {first_line}") from None
     return 0

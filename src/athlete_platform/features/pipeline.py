@@ -26,7 +26,7 @@ import pandas as pd
 from athlete_platform.features import rolling
 from athlete_platform.lakehouse import schemas
 from athlete_platform.lakehouse.delta import current_version, table_properties
-from athlete_platform.lakehouse.writes import merge_upsert
+from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -197,8 +197,12 @@ def run_feature_pipeline(
     """Compute and MERGE the feature rows up to `run_date` (idempotent for a run date)."""
     from pyspark.sql import functions as F
 
-    features_table = schemas.ensure_table(spark, names, schemas.ROLLING_FEATURES)
     sessions_table = names(schemas.SESSIONS.id)
+    if not spark.catalog.tableExists(sessions_table):
+        from athlete_platform.errors import SetupError
+
+        raise SetupError(f"{sessions_table} does not exist yet: run the silver job first (`athlete-platform silver`).")
+    features_table = schemas.ensure_table(spark, names, schemas.ROLLING_FEATURES)
     races_table = names(schemas.RACES.id)
     version = current_version(spark, sessions_table)
     recorded = table_properties(spark, features_table).get(SOURCE_VERSION_PROPERTY)
@@ -217,19 +221,21 @@ def run_feature_pipeline(
     if not full_refresh and int(recorded) < version:
         dirty = changed_athletes_since(spark, sessions_table, int(recorded), version)
 
+    # Rows after run_date (a backfill for an earlier day) are not recomputed by this run, so
+    # the source version must then stay where it was: the next later run still sees the changes.
+    stored_until = spark.table(features_table).agg(F.max("feature_date")).first()[0]
+    covers_all = stored_until is None or stored_until <= run_date
     plan = plan_athletes(sessions, features, dirty, run_date).cache()
     athletes = plan.count()
     rows = 0
     if athletes:
         computed = compute_features(tagged_inputs(plan, sessions, races, features))
-        stamped = computed.select(
-            "*", F.lit(now).cast("timestamp").alias("computed_at"), F.lit(run_id).alias("_run_id")
-        ).cache()
+        stamped = computed.select("*", utc_timestamp(now).alias("computed_at"), F.lit(run_id).alias("_run_id")).cache()
         rows = stamped.count()
         merge_upsert(spark, features_table, stamped, ["athlete_id", "feature_date"])
         stamped.unpersist()
     plan.unpersist()
-    if recorded != str(version):
+    if recorded != str(version) and covers_all:
         spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ('{SOURCE_VERSION_PROPERTY}' = '{version}')")
     log.info(
         "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d)",

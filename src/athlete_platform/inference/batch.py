@@ -198,13 +198,20 @@ def run_batch_inference(
     from pyspark.sql import functions as F
 
     from athlete_platform.features.feature_view import FeatureView
-    from athlete_platform.lakehouse.writes import LINEAGE_COLUMNS, merge_upsert
+    from athlete_platform.lakehouse.writes import LINEAGE_COLUMNS, merge_upsert, utc_timestamp
 
     if (as_of is None) == (start is None or end is None):
         raise PlatformError("Give either --as-of D, or --start D1 and --end D2 (not both).")
     model = fetch_champion(settings, names(t.TIME_ESTIMATOR))
     check_signature(model)
     view = FeatureView(spark, names)
+    if as_of:
+        reached = view.get_batch_data(as_of, as_of).limit(1).count()
+        if not reached:
+            raise PlatformError(
+                f"{names(t.ATHLETE_ROLLING_FEATURES)} has no rows for {as_of}: run the feature pipeline "
+                f"with --run-date {as_of} first (predictions as of a day need that day's features)."
+            )
     features = view.get_latest(as_of) if as_of else view.get_batch_data(start, end)
     window = f"as of {as_of}" if as_of else f"from {start} to {end}"
     rows = scoring_rows(features, spark.table(names(t.RACES)), spark.table(names(t.ATHLETES)))
@@ -218,7 +225,7 @@ def run_batch_inference(
             F.lit(model.version).alias("model_version"),
             F.lit(view.table_version).cast("bigint").alias("feature_table_version"),
             F.lit(run_id).alias("run_id"),
-            F.lit(now).cast("timestamp").alias("scored_at"),
+            utc_timestamp(now).alias("scored_at"),
         )
         .cache()
     )

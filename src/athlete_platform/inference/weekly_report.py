@@ -41,7 +41,7 @@ from matplotlib.figure import Figure
 from athlete_platform.errors import SetupError
 from athlete_platform.lakehouse import schemas
 from athlete_platform.lakehouse.tables import ATHLETE_PREDICTIONS, ATHLETE_ROLLING_FEATURES, SESSIONS
-from athlete_platform.lakehouse.writes import merge_upsert
+from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -220,9 +220,7 @@ def run_weekly_report(
     table = schemas.ensure_table(spark, names, schemas.ATHLETE_WEEKLY_REPORT)
     features = spark.table(names(ATHLETE_ROLLING_FEATURES))
     summary = weekly_summary(spark.table(names(SESSIONS)), features, run_date)
-    stamped = summary.select(
-        "*", F.lit(now).cast("timestamp").alias("computed_at"), F.lit(run_id).alias("_run_id")
-    ).cache()
+    stamped = summary.select("*", utc_timestamp(now).alias("computed_at"), F.lit(run_id).alias("_run_id")).cache()
     try:
         rows = stamped.count()
         merge_upsert(spark, table, stamped, keys=KEYS)

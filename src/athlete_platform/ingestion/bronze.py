@@ -27,7 +27,13 @@ from athlete_platform.ingestion.device_files import (
     sha256_of,
 )
 from athlete_platform.lakehouse import schemas
-from athlete_platform.lakehouse.writes import insert_missing, merge_upsert, replace_slice, sql_string_list
+from athlete_platform.lakehouse.writes import (
+    insert_missing,
+    merge_upsert,
+    replace_slice,
+    sql_string_list,
+    utc_timestamp,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -105,7 +111,7 @@ def quarantine_rows(frame: DataFrame, source: str, run_id: str, rejected_at: dat
         "record_key",
         "payload",
         "reason",
-        F.lit(rejected_at).cast("timestamp").alias("rejected_at"),
+        utc_timestamp(rejected_at).alias("rejected_at"),
         F.lit(run_id).alias("_run_id"),
     )
 
@@ -146,7 +152,7 @@ def ingest_app_exports(
         F.col("line").alias("payload"),
         F.col("path").alias("_source_file"),
         F.col("line_number").alias("_line_number"),
-        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+        utc_timestamp(ingested_at).alias("_ingested_at"),
         F.lit(run_id).alias("_run_id"),
     )
     replace_slice(accepted, raw_table, f"_source_file IN ({in_files})")
@@ -173,7 +179,7 @@ def ingest_app_exports(
         F.coalesce("lines", F.lit(0)).cast("bigint").alias("lines"),
         F.coalesce("accepted", F.lit(0)).cast("bigint").alias("accepted"),
         F.coalesce("quarantined", F.lit(0)).cast("bigint").alias("quarantined"),
-        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+        utc_timestamp(ingested_at).alias("_ingested_at"),
         F.lit(run_id).alias("_run_id"),
     )
     # Written last: a file counts as ingested only once its records are in.
@@ -259,7 +265,7 @@ def ingest_device_files(
 
     from pyspark.sql import functions as F
 
-    stamp = [F.lit(ingested_at).cast("timestamp").alias("_ingested_at"), F.lit(run_id).alias("_run_id")]
+    stamp = [utc_timestamp(ingested_at).alias("_ingested_at"), F.lit(run_id).alias("_run_id")]
     if raw_rows:
         raw = spark.createDataFrame(
             raw_rows, "record_type string, payload string, _source_file string, _line_number bigint"

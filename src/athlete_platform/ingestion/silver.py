@@ -23,7 +23,7 @@ import pandas as pd
 from athlete_platform.features import metrics
 from athlete_platform.ingestion.bronze import quarantine_rows
 from athlete_platform.lakehouse import schemas
-from athlete_platform.lakehouse.writes import insert_missing, merge_upsert
+from athlete_platform.lakehouse.writes import insert_missing, merge_upsert, utc_timestamp
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -146,7 +146,7 @@ def session_rule_failures(sessions: DataFrame, athletes: DataFrame, valid_before
         "hr_range": hr_ok("avg_hr") & hr_ok("max_hr"),
         "speed_plausible": (F.col("duration_s") <= 0)
         | (F.col("distance_m") / F.col("duration_s") <= F.coalesce(max_speed[F.col("sport")], F.lit(50.0))),
-        "start_not_in_future": F.col("start_time") < F.lit(valid_before).cast("timestamp"),
+        "start_not_in_future": F.col("start_time") < utc_timestamp(valid_before),
         "athlete_known": F.col("_known_athlete").isNotNull(),
     }
     return joined.withColumn("reason", _failures(rules)).drop("_known_athlete")
@@ -215,7 +215,12 @@ def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: s
     """Rebuild silver from bronze for `run_date` (sessions must start before the end of that day)."""
     from pyspark.sql import functions as F
 
-    raw = spark.table(names(schemas.SESSIONS_RAW.id))
+    raw_table = names(schemas.SESSIONS_RAW.id)
+    if not spark.catalog.tableExists(raw_table):
+        from athlete_platform.errors import SetupError
+
+        raise SetupError(f"{raw_table} does not exist yet: run bronze ingestion first (`athlete-platform ingest`).")
+    raw = spark.table(raw_table)
     athletes_table = schemas.ensure_table(spark, names, schemas.ATHLETES)
     sessions_table = schemas.ensure_table(spark, names, schemas.SESSIONS)
     races_table = schemas.ensure_table(spark, names, schemas.RACES)
@@ -236,7 +241,15 @@ def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: s
     checked = session_rule_failures(sessions_latest, athletes_valid, valid_before).cache()
     valid = with_session_loads(checked.where("reason IS NULL"), athletes_valid)
     columns = [c for c in schemas.SESSIONS.column_names if c != "_run_id"]
-    merge_upsert(spark, sessions_table, valid.select(*columns, stamp), ["session_id"], delete_missing=True)
+    # A run for an earlier date (backfill) must not drop sessions after that date.
+    merge_upsert(
+        spark,
+        sessions_table,
+        valid.select(*columns, stamp),
+        ["session_id"],
+        delete_missing=True,
+        delete_only_where=f"t.session_date <= DATE'{run_date}'",
+    )
 
     # Quarantine: invalid sessions and athletes (superseded duplicates are not errors).
     rejected = (

@@ -116,6 +116,7 @@ class CatalogServer:
             raise CatalogServerError(self._port_taken())
         command = self.command()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(str(os.getpid()))  # exec keeps the pid: jobs can tell it is ours
         os.execv(command[0], command)
 
     def start(self) -> str:

@@ -34,10 +34,12 @@ def merge_upsert(
     keys: Sequence[str],
     ignore_changes_in: Iterable[str] = LINEAGE_COLUMNS,
     delete_missing: bool = False,
+    delete_only_where: str | None = None,
 ) -> None:
     """Upsert `source` into `table` on `keys`; update only rows whose data changed.
 
-    With `delete_missing`, `source` is the whole truth: target rows absent from it are deleted.
+    With `delete_missing`, `source` is the whole truth: target rows absent from it are deleted
+    (only those matching `delete_only_where`, a condition on `t.`, when given).
     """
     columns = source.columns
     ignored = set(ignore_changes_in) | set(keys)
@@ -70,6 +72,16 @@ def replace_slice(source: DataFrame, table: str, predicate: str) -> None:
     from pyspark.sql import functions as F
 
     source.writeTo(table).overwrite(F.expr(predicate))
+
+
+def utc_timestamp(moment):
+    """A TIMESTAMP literal for a naive UTC datetime, independent of the Python process's TZ.
+
+    (`F.lit(datetime)` converts through the local time zone of the Python process.)
+    """
+    from pyspark.sql import functions as F
+
+    return F.lit(moment.strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp")
 
 
 def sql_string_list(values: Iterable[str]) -> str:

@@ -51,6 +51,11 @@ def training_rows(spark: SparkSession, names: TableNames, run_date: date) -> tup
 
     from athlete_platform.lakehouse.delta import current_version
 
+    for table in (t.RACES, t.ATHLETES, t.ATHLETE_ROLLING_FEATURES):
+        if not spark.catalog.tableExists(names(table)):
+            from athlete_platform.errors import SetupError
+
+            raise SetupError(f"{names(table)} does not exist yet: run the feature pipeline first.")
     versions = {
         "races": current_version(spark, names(t.RACES)),
         "athletes": current_version(spark, names(t.ATHLETES)),
