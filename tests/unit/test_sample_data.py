@@ -614,6 +614,7 @@ def test_athlete_records_first_and_updated(dirty):
 
 def test_start_times_carry_local_offsets(dirty):
     import zoneinfo  # stdlib; data from the pinned tzdata package
+
     offsets_per_athlete = defaultdict(set)
     future = set(dirty.summary.invalid_session_ids["start_not_in_future"])
     for _, _, _, r in dirty.sessions:
