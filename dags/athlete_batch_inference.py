@@ -7,12 +7,15 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG, Asset
 
-from athlete_platform.orchestration import DEFAULT_ARGS, FEATURES_ASSET, PREDICTIONS_ASSET, RUN_DATE, submit_kwargs
-
-
-def _is_week_end(run_date: str) -> bool:
-    return datetime.fromisoformat(run_date).weekday() == 6
-
+from athlete_platform.orchestration import (
+    DEFAULT_ARGS,
+    FEATURES_ASSET,
+    PREDICTIONS_ASSET,
+    RUN_END,
+    RUN_START,
+    last_week_end,
+    submit_kwargs,
+)
 
 with DAG(
     dag_id="athlete_batch_inference",
@@ -23,12 +26,20 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["athlete-platform", "inference-pipeline"],
 ) as dag:
+    # Every athlete-day from the first to the last run date (one day for a dated run).
     score = SparkSubmitOperator(
-        **submit_kwargs("batch_inference", ["--as-of", RUN_DATE]), outlets=[Asset(PREDICTIONS_ASSET)]
+        **submit_kwargs("batch_inference", ["--start", RUN_START, "--end", RUN_END]),
+        outlets=[Asset(PREDICTIONS_ASSET)],
     )
+    # Returns the Sunday to report on (its XCom), or None to skip the report.
     week_end = ShortCircuitOperator(
-        task_id="is_week_end", python_callable=_is_week_end, op_args=[RUN_DATE], ignore_downstream_trigger_rules=True
+        task_id="week_end",
+        python_callable=last_week_end,
+        op_args=[RUN_START, RUN_END],
+        ignore_downstream_trigger_rules=True,
     )
-    report = SparkSubmitOperator(**submit_kwargs("weekly_report", ["--run-date", RUN_DATE]))
+    report = SparkSubmitOperator(
+        **submit_kwargs("weekly_report", ["--run-date", "{{ ti.xcom_pull(task_ids='week_end') }}"])
+    )
     done = EmptyOperator(task_id="done", trigger_rule="none_failed")
     score >> week_end >> report >> done

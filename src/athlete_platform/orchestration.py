@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from athlete_platform.config import project_home
@@ -34,11 +34,21 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=1),
 }
 
-# The run date of a scheduled run is its logical date; an asset-triggered run (no logical
-# date) takes the run date the feature DAG published with the asset event.
-RUN_DATE = (
-    "{{ ds if dag_run.logical_date else (triggering_asset_events.values() | list | last | last).extra['run_date'] }}"
-)
+# The run dates of an inference run. A scheduled, manual or `dags test` run has a logical
+# date: it scores that day (ds). An asset-triggered run has none: it scores every run date the
+# feature DAG published with the asset events it consumed. Several feature runs (a backfill,
+# a catch-up) can land before inference starts; the scheduler then coalesces their events
+# into one run, which scores the whole span from the earliest to the latest run date.
+_PUBLISHED_RUN_DATES = "(triggering_asset_events.values() | list | last | map(attribute='extra.run_date') | list)"
+RUN_START = f"{{{{ ds if dag_run.logical_date else {_PUBLISHED_RUN_DATES} | min }}}}"
+RUN_END = f"{{{{ ds if dag_run.logical_date else {_PUBLISHED_RUN_DATES} | max }}}}"
+
+
+def last_week_end(start: str, end: str) -> str | None:
+    """The last Sunday (the end of an ISO week) from start to end (ISO dates), or None."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    sunday = last - timedelta(days=(last.weekday() + 1) % 7)
+    return sunday.isoformat() if sunday >= first else None
 
 
 def submit_kwargs(job: str, job_args: list[str]) -> dict:

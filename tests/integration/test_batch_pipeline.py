@@ -257,6 +257,20 @@ def test_rerunning_every_step_changes_no_row(spark, names, settings, batch):
         assert snapshot(spark, names(table), []) == before[table], table
 
 
+def test_silver_for_an_earlier_date_defers_later_sessions(spark, names, batch):
+    """A backfill run of silver neither deletes nor quarantines sessions after its run date."""
+    earlier = batch["run_date"] - timedelta(days=10)
+    sessions, quarantine = names(t.SESSIONS), names(t.QUARANTINE)
+    before = snapshot(spark, sessions, [])
+    quarantined_before = spark.table(quarantine).count()
+    counts = run_silver(spark, names, earlier, "run-earlier", NOW)
+    assert counts.reconciles
+    later = spark.table(sessions).where(f"session_date > DATE'{earlier}'").count()
+    assert counts.sessions_deferred >= later > 0
+    assert snapshot(spark, sessions, []) == before
+    assert spark.table(quarantine).count() == quarantined_before
+
+
 def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, settings, batch):
     features = names(t.ATHLETE_ROLLING_FEATURES)
     run_date = batch["run_date"]
@@ -304,3 +318,19 @@ def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, set
                 assert a == pytest.approx(b, rel=1e-9, abs=1e-9) or (math.isnan(a) and math.isnan(b))
             else:
                 assert a == b
+
+
+def test_landing_paths_with_spaces_percent_and_plus_are_tracked_as_written(spark, names, settings, tmp_path):
+    """Spark reports file URIs percent-encoded; bronze must record the plain path it listed."""
+    landing = tmp_path / "landing zone 100%+"
+    (landing / "app_export").mkdir(parents=True)
+    export = landing / "app_export" / "day 1%20+x.jsonl"
+    export.write_text('{"record_type": "athlete", "athlete_id": "ath_path_test"}\nnot json\n')
+    counts = run_bronze(spark, names, landing, "run-paths", NOW)
+    assert counts.files == 1 and counts.records_in == 2 and counts.reconciles
+    path = str(export.resolve())
+    tracked = spark.table(names(t.LANDING_FILES)).where(f"path = '{path}'").first()
+    assert (tracked.lines, tracked.accepted, tracked.quarantined) == (2, 1, 1)
+    assert spark.table(names(t.SESSIONS_RAW)).where(f"_source_file = '{path}'").count() == 1
+    assert spark.table(names(t.QUARANTINE)).where(f"source_file = '{path}'").count() == 1
+    assert run_bronze(spark, names, landing, "run-paths-2", NOW).files == 0  # seen: not read again

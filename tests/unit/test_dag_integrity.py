@@ -67,22 +67,38 @@ def test_dag_files_do_no_io_or_clock_reads_at_import():
             assert forbidden not in text, f"{path.name} uses {forbidden} at parse time"
 
 
-def test_run_date_template_for_scheduled_and_asset_triggered_runs():
-    """Scheduled runs use ds; asset-triggered runs (no logical date) use the published run date."""
+def test_run_date_templates_for_dated_and_asset_triggered_runs():
+    """A dated run scores ds; an asset-triggered run spans every run date its events published."""
     from types import SimpleNamespace
 
-    import jinja2
+    from airflow.sdk.definitions._internal.templater import SandboxedEnvironment
 
-    from athlete_platform.orchestration import RUN_DATE
+    from athlete_platform.orchestration import RUN_END, RUN_START
 
-    template = jinja2.Environment().from_string(RUN_DATE)
-    scheduled = template.render(ds="2024-12-30", dag_run=SimpleNamespace(logical_date="2024-12-30"))
-    assert scheduled == "2024-12-30"
+    env = SandboxedEnvironment()
+    dated = {"ds": "2024-12-30", "dag_run": SimpleNamespace(logical_date="2024-12-30")}
+    assert [env.from_string(t).render(**dated) for t in (RUN_START, RUN_END)] == ["2024-12-30", "2024-12-30"]
     events = {
         "features": [
-            SimpleNamespace(extra={"run_date": "2024-12-28"}),
             SimpleNamespace(extra={"run_date": "2024-12-29"}),
+            SimpleNamespace(extra={"run_date": "2024-12-27"}),
+            SimpleNamespace(extra={"run_date": "2024-12-28"}),
         ]
     }
-    triggered = template.render(ds=None, dag_run=SimpleNamespace(logical_date=None), triggering_asset_events=events)
-    assert triggered == "2024-12-29"
+    triggered = {"ds": None, "dag_run": SimpleNamespace(logical_date=None), "triggering_asset_events": events}
+    assert [env.from_string(t).render(**triggered) for t in (RUN_START, RUN_END)] == ["2024-12-27", "2024-12-29"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("2024-12-29", "2024-12-29", "2024-12-29"),  # a Sunday
+        ("2024-12-30", "2024-12-31", None),  # Monday, Tuesday
+        ("2024-12-27", "2024-12-31", "2024-12-29"),
+        ("2024-12-20", "2024-12-31", "2024-12-29"),  # two Sundays: the last one
+    ],
+)
+def test_last_week_end_in_a_span(start, end, expected):
+    from athlete_platform.orchestration import last_week_end
+
+    assert last_week_end(start, end) == expected

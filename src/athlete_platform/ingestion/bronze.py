@@ -116,6 +116,18 @@ def quarantine_rows(frame: DataFrame, source: str, run_id: str, rejected_at: dat
     )
 
 
+def _uri_to_path(uri):
+    """`file:///a%20b/c+d.jsonl` (what `_metadata.file_path` holds) -> `/a b/c+d.jsonl`.
+
+    The URI is percent-encoded; `url_decode` is form decoding, which would also turn a
+    literal `+` into a space, so `+` is protected first (percent-encoding never emits it).
+    """
+    from pyspark.sql import functions as F
+
+    local = F.regexp_replace(uri, "^file:(//)?", "")
+    return F.url_decode(F.regexp_replace(local, "\\+", "%2B"))
+
+
 def ingest_app_exports(
     spark: SparkSession, names: TableNames, landing: Path, run_id: str, ingested_at: datetime
 ) -> IngestCounts:
@@ -139,7 +151,7 @@ def ingest_app_exports(
         texts.select("uri", F.posexplode(F.split("value", "\n")).alias("index", "line"))
         .where(F.trim("line") != "")
         .select(
-            F.regexp_replace("uri", "^file:(//)?", "").alias("path"),
+            _uri_to_path(F.col("uri")).alias("path"),
             (F.col("index") + 1).cast("bigint").alias("line_number"),
             "line",
         )

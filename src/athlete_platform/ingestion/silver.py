@@ -53,13 +53,15 @@ class SilverCounts:
     superseded: int
     sessions_valid: int
     sessions_quarantined: int
+    sessions_deferred: int
     athletes_valid: int
     athletes_quarantined: int
     races: int
 
     @property
     def reconciles(self) -> bool:
-        return self.session_records == self.superseded + self.sessions_valid + self.sessions_quarantined
+        accounted = self.superseded + self.sessions_valid + self.sessions_quarantined + self.sessions_deferred
+        return self.session_records == accounted
 
 
 def parse_records(raw: DataFrame, record_type: str, fields: str) -> DataFrame:
@@ -126,8 +128,13 @@ def _failures(rules: dict[str, Column]) -> Column:
     return F.when(joined != "", joined)
 
 
-def session_rule_failures(sessions: DataFrame, athletes: DataFrame, valid_before: datetime) -> DataFrame:
-    """Adds `reason`: every validation rule the session breaks (null when valid)."""
+def session_rule_failures(sessions: DataFrame, athletes: DataFrame, now: datetime) -> DataFrame:
+    """Adds `reason`: every validation rule the session breaks (null when valid).
+
+    `now` is the job's wall-clock time (naive UTC): a session that starts after it cannot
+    have happened. A session after the *run date* but before now is not invalid, only not
+    due yet (see `run_silver`).
+    """
     from pyspark.sql import functions as F
 
     max_speed = F.create_map(*[x for sport, v in MAX_SPEED_M_PER_S.items() for x in (F.lit(sport), F.lit(v))])
@@ -146,7 +153,7 @@ def session_rule_failures(sessions: DataFrame, athletes: DataFrame, valid_before
         "hr_range": hr_ok("avg_hr") & hr_ok("max_hr"),
         "speed_plausible": (F.col("duration_s") <= 0)
         | (F.col("distance_m") / F.col("duration_s") <= F.coalesce(max_speed[F.col("sport")], F.lit(50.0))),
-        "start_not_in_future": F.col("start_time") < utc_timestamp(valid_before),
+        "start_not_in_future": F.col("start_time") < utc_timestamp(now),
         "athlete_known": F.col("_known_athlete").isNotNull(),
     }
     return joined.withColumn("reason", _failures(rules)).drop("_known_athlete")
@@ -237,11 +244,21 @@ def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: s
     # Sessions
     sessions_all = typed_sessions(parse_records(raw, "session", SESSION_FIELDS)).cache()
     sessions_latest, superseded = latest_per_key(sessions_all, "session_id")
-    valid_before = datetime.combine(run_date + timedelta(days=1), datetime.min.time())
-    checked = session_rule_failures(sessions_latest, athletes_valid, valid_before).cache()
-    valid = with_session_loads(checked.where("reason IS NULL"), athletes_valid)
+    # A run for day D takes the sessions that started before the end of D (UTC). A later one
+    # that has already landed (a backfill, or an export written past midnight) is deferred to
+    # the run for its own day: neither accepted nor quarantined now, so a backfill of days
+    # D1..D3 leaves the same rows as three daily runs. Only a start after the job's wall-clock
+    # `now` is an error (start_not_in_future).
+    due_before = datetime.combine(run_date + timedelta(days=1), datetime.min.time())
+    not_due = (F.col("start_time") >= utc_timestamp(due_before)) & (F.col("start_time") < utc_timestamp(now))
+    checked = (
+        session_rule_failures(sessions_latest, athletes_valid, now)
+        .withColumn("_deferred", F.coalesce(not_due, F.lit(False)))
+        .cache()
+    )
+    valid = with_session_loads(checked.where("NOT _deferred AND reason IS NULL"), athletes_valid).cache()
     columns = [c for c in schemas.SESSIONS.column_names if c != "_run_id"]
-    # A run for an earlier date (backfill) must not drop sessions after that date.
+    # Sessions after D are not in this run's source: they must not be deleted by it.
     merge_upsert(
         spark,
         sessions_table,
@@ -253,7 +270,7 @@ def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: s
 
     # Quarantine: invalid sessions and athletes (superseded duplicates are not errors).
     rejected = (
-        checked.where("reason IS NOT NULL")
+        checked.where("NOT _deferred AND reason IS NOT NULL")
         .select(
             F.col("_source_file").alias("source_file"), F.col("session_id").alias("record_key"), "payload", "reason"
         )
@@ -272,21 +289,23 @@ def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: s
     counts = SilverCounts(
         session_records=sessions_all.count(),
         superseded=superseded.count(),
-        sessions_valid=spark.table(sessions_table).count(),
-        sessions_quarantined=checked.where("reason IS NOT NULL").count(),
+        sessions_valid=valid.count(),
+        sessions_quarantined=checked.where("NOT _deferred AND reason IS NOT NULL").count(),
+        sessions_deferred=checked.where("_deferred").count(),
         athletes_valid=spark.table(athletes_table).count(),
         athletes_quarantined=athletes_checked.where("reason IS NOT NULL").count(),
         races=spark.table(races_table).count(),
     )
-    for frame in (athletes_checked, sessions_all, checked):
+    for frame in (athletes_checked, sessions_all, checked, valid):
         frame.unpersist()
     log.info(
-        "silver sessions: %d records = %d superseded + %d valid + %d quarantined%s; athletes %d valid, %d quarantined; "
-        "races %d",
+        "silver sessions: %d records = %d superseded + %d valid + %d quarantined + %d after the run date%s; "
+        "athletes %d valid, %d quarantined; races %d",
         counts.session_records,
         counts.superseded,
         counts.sessions_valid,
         counts.sessions_quarantined,
+        counts.sessions_deferred,
         "" if counts.reconciles else " (DOES NOT RECONCILE)",
         counts.athletes_valid,
         counts.athletes_quarantined,

@@ -50,9 +50,14 @@ def merge_upsert(
     spark.sql(
         f"MERGE INTO {table} t USING {view} s ON {on} "
         f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * "
-        "WHEN NOT MATCHED THEN INSERT *" + (" WHEN NOT MATCHED BY SOURCE THEN DELETE" if delete_missing else "")
+        "WHEN NOT MATCHED THEN INSERT *" + (_delete_clause(delete_only_where) if delete_missing else "")
     )
     spark.catalog.dropTempView(view)
+
+
+def _delete_clause(only_where: str | None) -> str:
+    condition = f" AND ({only_where})" if only_where else ""
+    return f" WHEN NOT MATCHED BY SOURCE{condition} THEN DELETE"
 
 
 def insert_missing(spark: SparkSession, table: str, source: DataFrame, keys: Sequence[str]) -> None:
