@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,9 +25,12 @@ from athlete_platform.inference import batch
 from athlete_platform.ingestion.bronze import run_bronze
 from athlete_platform.ingestion.silver import run_silver
 from athlete_platform.lakehouse import tables as t
+from athlete_platform.lakehouse.delta import current_version
 from athlete_platform.lakehouse.schemas import ALL_SPECS, ATHLETE_PREDICTIONS
 from athlete_platform.pipelines import generate_sample_data
 from athlete_platform.training.pipeline import CHALLENGER, CHAMPION, run_training
+from tests import airflow_services as af
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -172,56 +176,6 @@ def _history_metric(spark, table: str, metric: str) -> str:
     return spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().operationMetrics.get(metric, "0")
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory, lake):
-    """A temporary AIRFLOW_HOME with Airflow's SQLite metadata DB and the project's DAGs."""
-    env = os.environ.copy()
-    env.update(
-        {
-            "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(HOME / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_ATHLETE_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        }
-    )
-    for command in (["db", "migrate"], ["dags", "reserialize"]):
-        done = subprocess.run([str(VENV_BIN / "airflow"), *command], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return env
-
-
-def airflow_dags_test(env, dag_id: str, day: date) -> None:
-    done = subprocess.run(
-        [str(VENV_BIN / "airflow"), "dags", "test", dag_id, day.isoformat()],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "state=success" in output.replace("state=DagRunState.SUCCESS", "state=success"), (
-        output[-4000:]
-    )
-
-
-def test_airflow_dags_run_features_training_and_inference_for_a_date(spark, names, lake, airflow_env):
-    settings, run_date = lake
-    day = run_date + timedelta(days=1)
-    airflow_dags_test(airflow_env, "athlete_feature_pipeline", day)
-    latest = spark.sql(f"SELECT max(feature_date) FROM {names(t.ATHLETE_ROLLING_FEATURES)}").first()[0]
-    assert latest >= day
-    airflow_dags_test(airflow_env, "athlete_training_pipeline", day)
-    airflow_dags_test(airflow_env, "athlete_batch_inference", day)
-    predictions = names(t.ATHLETE_PREDICTIONS)
-    rows = spark.table(predictions).where(f"as_of_date = DATE'{day}'").count()
-    athletes = spark.table(names(t.ATHLETE_ROLLING_FEATURES)).select("athlete_id").distinct().count()
-    assert rows == athletes * 4
-    airflow_dags_test(airflow_env, "athlete_batch_inference", day)  # re-run: nothing changes
-    assert spark.table(predictions).where(f"as_of_date = DATE'{day}'").count() == rows
-    assert _history_metric(spark, predictions, "numTargetRowsUpdated") == "0"
-
-
 def readme_submit_commands() -> tuple[str, list[str]]:
     text = (HOME / "README.md").read_text()
     setup = re.search(r'^SUBMIT=".*"$', text, re.M).group(0)
@@ -288,3 +242,154 @@ def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, clust
     assert len(apps) >= 2
     for app in apps[-2:]:
         assert cluster.workers_used_by(app["id"]) == 2, app  # work ran on both workers' executors
+
+
+# --- Airflow, for real: `airflow dags test`, and a backfill through the scheduler ---
+
+# Three days after every feature row written above (the README command ran to 2024-12-30).
+BACKFILL_DAYS = [date(2024, 12, 31), date(2025, 1, 1), date(2025, 1, 2)]
+LINEAGE = {"_run_id", "_ingested_at", "computed_at", "rejected_at"}
+FEATURE_DAG, TRAINING_DAG = "athlete_feature_pipeline", "athlete_training_pipeline"
+INFERENCE_DAG = "athlete_batch_inference"
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory, lake):
+    """A temporary AIRFLOW_HOME with Airflow's SQLite metadata DB and the project's DAGs."""
+    env = af.airflow_env(tmp_path_factory.mktemp("airflow"), free_port())
+    af.prepare_home(env)
+    return env
+
+
+def test_airflow_dags_test_training(spark, names, lake, airflow_home):
+    """The training DAG for a date registers a new version; the gate leaves a champion."""
+    _, day = lake
+    client = MlflowClient()
+    model = names(t.TIME_ESTIMATOR)
+    before = {v.version for v in client.search_model_versions(f"name = '{model}'")}
+    af.dags_test(airflow_home, TRAINING_DAG, day)
+    added = {v.version for v in client.search_model_versions(f"name = '{model}'")} - before
+    assert len(added) == 1
+    assert client.get_model_version_by_alias(model, CHAMPION).version
+
+
+def shifted_export(source: Path, shift: timedelta) -> str:
+    """An app export for a later day: `source`'s sessions moved forward by `shift`, new ids.
+
+    Lines that are not session records (malformed JSON, athletes) are kept as they are.
+    """
+    lines = []
+    for line in source.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        if isinstance(record, dict) and record.get("record_type") == "session":
+            for key in ("start_time", "updated_at"):
+                with contextlib.suppress(KeyError, TypeError, ValueError):  # dirt stays dirt
+                    record[key] = (datetime.fromisoformat(record[key]) + shift).isoformat()
+            record["session_id"] = f"{record.get('session_id')}-later"
+            line = json.dumps(record)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def table_rows(spark, table: str) -> list[tuple]:
+    frame = spark.table(table)
+    return sorted(tuple(r) for r in frame.select(*[c for c in frame.columns if c not in LINEAGE]).collect())
+
+
+def rows_differing(spark, table: str, version: int) -> list:
+    """Rows (lineage columns aside) in only one of `table` now and `table` at `version`."""
+    now = spark.table(table)
+    then = spark.read.option("versionAsOf", version).table(table)
+    columns = [c for c in now.columns if c not in LINEAGE]
+    now, then = now.select(*columns), then.select(*columns)
+    return now.exceptAll(then).limit(3).collect() + then.exceptAll(now).limit(3).collect()
+
+
+def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowServices:
+    """`airflow backfill create` for `days` on a running scheduler. The inference DAG is
+    unpaused once all but the last day are done, so the last day's features asset event
+    (and only it: a paused DAG queues none) triggers one inference run."""
+    services = af.AirflowServices(env)
+    services.hold_schedule(FEATURE_DAG)
+    af.airflow(env, "dags", "unpause", FEATURE_DAG)
+    services.start()
+    inference_paused = True
+    try:
+        af.airflow(
+            env,
+            *("backfill", "create", "--dag-id", FEATURE_DAG, "--max-active-runs", "1"),
+            *("--from-date", str(days[0]), "--to-date", str(days[-1])),
+        )
+
+        def succeeded(dag_id: str) -> list[tuple]:
+            runs = services.runs(dag_id)
+            failed = [r for r in runs if r[1] == "failed"]
+            assert not failed, f"{dag_id} failed: {failed}\n{services.logs()}"
+            return [r for r in runs if r[1] == "success"]
+
+        def backfilled() -> bool:
+            nonlocal inference_paused
+            done = succeeded(FEATURE_DAG)
+            if inference_paused and len(done) == len(days) - 1:
+                af.airflow(env, "dags", "unpause", INFERENCE_DAG)
+                inference_paused = False
+            return len(done) == len(days)
+
+        services.wait_for(backfilled, "the backfill")
+        assert not inference_paused, "the scheduler ran the last backfill day before the test could unpause"
+        services.wait_for(lambda: len(succeeded(INFERENCE_DAG)) == len(services.runs(INFERENCE_DAG)) == 1, "inference")
+    finally:
+        services.stop()
+        af.airflow(env, "dags", "pause", FEATURE_DAG)
+        if not inference_paused:
+            af.airflow(env, "dags", "pause", INFERENCE_DAG)
+    return services
+
+
+def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names, lake, airflow_home):
+    """Acceptance: a 3-day backfill (the real scheduler) leaves the same rows as 3 daily runs;
+    the features asset it publishes triggers inference; `airflow dags test` of inference for
+    that date again changes nothing."""
+    settings, run_date = lake
+    exports = settings.landing_path / "app_export"
+    shift = BACKFILL_DAYS[0] - (run_date - timedelta(days=5))
+    files = {day: shifted_export(exports / f"{day - shift}.jsonl", shift) for day in BACKFILL_DAYS}
+    tables = [names(spec.id) for spec in ALL_SPECS]
+    start_versions = {table: current_version(spark, table) for table in tables}
+
+    # The reference: three daily runs, each once its day's export has landed.
+    for day in BACKFILL_DAYS:
+        (exports / f"{day}.jsonl").write_text(files[day])
+        run_bronze(spark, names, settings.landing_path, f"daily-{day}", NOW)
+        assert run_silver(spark, names, day, f"daily-{day}", NOW).reconciles
+        run_feature_pipeline(spark, names, day, f"daily-{day}", NOW)
+    daily_versions = {table: current_version(spark, table) for table in tables}
+    assert spark.table(names(t.SESSIONS)).where("session_id LIKE '%-later'").count() > 20
+
+    # Back to before those days, with all three exports landed (late): Airflow backfills them.
+    for table in tables:
+        spark.sql(f"RESTORE TABLE {table} TO VERSION AS OF {start_versions[table]}")
+    features, predictions = names(t.ATHLETE_ROLLING_FEATURES), names(t.ATHLETE_PREDICTIONS)
+    assert spark.table(features).where(f"feature_date >= DATE'{BACKFILL_DAYS[0]}'").count() == 0
+    services = backfill_with_airflow(airflow_home, BACKFILL_DAYS)
+
+    backfill_runs = services.runs(FEATURE_DAG)
+    assert sorted((r[0], r[2][:10]) for r in backfill_runs) == [("backfill", str(d)) for d in BACKFILL_DAYS]
+    for table in tables:
+        assert not rows_differing(spark, table, daily_versions[table]), f"{table}: the backfill differs from daily runs"
+
+    # The asset-triggered run scored the day its event published, for every athlete.
+    assert [r[0] for r in services.runs(INFERENCE_DAG)] == ["asset_triggered"]
+    last = BACKFILL_DAYS[-1]
+    athletes = spark.table(features).where(f"feature_date = DATE'{last}'").count()
+    scored = table_rows(spark, predictions)
+    assert spark.table(predictions).where(f"as_of_date = DATE'{last}'").count() == athletes * 4 > 0
+    # Re-running inference for that date with `airflow dags test` changes nothing.
+    af.dags_test(airflow_home, INFERENCE_DAG, last)
+    assert table_rows(spark, predictions) == scored
+    assert _history_metric(spark, predictions, "numTargetRowsUpdated") == "0"
+    assert _history_metric(spark, predictions, "numTargetRowsInserted") == "0"
