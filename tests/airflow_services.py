@@ -44,6 +44,8 @@ def airflow_env(airflow_home: Path, api_port: int) -> dict[str, str]:
             "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            # The task supervisor notices its task's exit at its next heartbeat (default 5 s).
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW_CONN_ATHLETE_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
             "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         }

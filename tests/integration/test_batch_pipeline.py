@@ -320,6 +320,42 @@ def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, set
                 assert a == b
 
 
+def test_feature_rows_before_a_later_first_session_are_deleted(spark, names, settings, batch):
+    """When an athlete's first sessions leave silver, its feature history starts later."""
+    run_date = batch["run_date"]
+    sessions, features = names(t.SESSIONS), names(t.ATHLETE_ROLLING_FEATURES)
+    athlete = "ath_0003"
+    first_day = spark.table(sessions).where(f"athlete_id = '{athlete}'").agg(F.min("session_date")).first()[0]
+    firsts = spark.table(sessions).where(f"athlete_id = '{athlete}' AND session_date = DATE'{first_day}'").collect()
+    # Corrections of those sessions that make them invalid (negative duration): they leave silver.
+    corrections = [
+        {
+            "record_type": "session",
+            "session_id": row.session_id,
+            "athlete_id": athlete,
+            "sport": row.sport,
+            "start_time": row.start_time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "duration_s": -1,
+            "distance_m": row.distance_m,
+            "source": "app",
+            "updated_at": f"{run_date.isoformat()}T23:00:00Z",
+        }
+        for row in firsts
+    ]
+    (settings.landing_path / "app_export" / "corrections.jsonl").write_text(
+        "".join(json.dumps(c) + "\n" for c in corrections)
+    )
+    run_bronze(spark, names, settings.landing_path, "run-first", NOW)
+    run_silver(spark, names, run_date, "run-first", NOW)
+    run_feature_pipeline(spark, names, run_date, "run-first", NOW)
+    new_first = spark.table(sessions).where(f"athlete_id = '{athlete}'").agg(F.min("session_date")).first()[0]
+    assert new_first > first_day
+    rows = spark.table(features).where(f"athlete_id = '{athlete}'")
+    lo, hi = rows.agg(F.min("feature_date"), F.max("feature_date")).first()
+    assert lo == new_first and hi >= run_date
+    assert rows.count() == (hi - lo).days + 1  # one row per day, none before the new first session
+
+
 def test_landing_paths_with_spaces_percent_and_plus_are_tracked_as_written(spark, names, settings, tmp_path):
     """Spark reports file URIs percent-encoded; bronze must record the plain path it listed."""
     landing = tmp_path / "landing zone 100%+"

@@ -186,6 +186,21 @@ def changed_athletes_since(spark: SparkSession, sessions_table: str, since_versi
     return changes.groupBy("athlete_id").agg(F.min("session_date").alias("dirty_from"))
 
 
+def drop_stale_rows(spark: SparkSession, features_table: str, sessions: DataFrame, run_date: date) -> None:
+    """Delete feature rows up to `run_date` that silver no longer supports: rows of an athlete
+    with no session left, and rows before an athlete's (now later) first session day."""
+    from pyspark.sql import functions as F
+
+    first = sessions.groupBy("athlete_id").agg(F.min("session_date").alias("first_session_date"))
+    first.createOrReplaceTempView("_ap_first_sessions")
+    spark.sql(
+        f"MERGE INTO {features_table} t USING _ap_first_sessions s ON t.athlete_id = s.athlete_id "
+        "WHEN MATCHED AND t.feature_date < s.first_session_date THEN DELETE "
+        f"WHEN NOT MATCHED BY SOURCE AND t.feature_date <= DATE'{run_date}' THEN DELETE"
+    )
+    spark.catalog.dropTempView("_ap_first_sessions")
+
+
 def run_feature_pipeline(
     spark: SparkSession,
     names: TableNames,
@@ -235,6 +250,9 @@ def run_feature_pipeline(
         merge_upsert(spark, features_table, stamped, ["athlete_id", "feature_date"])
         stamped.unpersist()
     plan.unpersist()
+    if full_refresh or dirty is not None:
+        # Silver changed (or no trusted state): an athlete may have lost its first sessions, or all.
+        drop_stale_rows(spark, features_table, sessions, run_date)
     if recorded != str(version) and covers_all:
         spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ('{SOURCE_VERSION_PROPERTY}' = '{version}')")
     log.info(
