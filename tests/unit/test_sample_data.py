@@ -27,6 +27,7 @@ from athlete_platform.ingestion.sample_data import (
     expected_mape_floor,
     generate,
 )
+from athlete_platform.ingestion.sample_data.timezones import TIMEZONE_NAMES
 
 DIRTY = GeneratorConfig(
     seed=7,
@@ -174,7 +175,7 @@ def test_generator_utc_offsets_match_zoneinfo():
     # The tz database comes from the pinned `tzdata` package (constraints.txt), so no skip.
     import zoneinfo
 
-    zones = {name: zoneinfo.ZoneInfo(name) for name in sd._TZ_NAMES}
+    zones = {name: zoneinfo.ZoneInfo(name) for name in TIMEZONE_NAMES}
     day = date(2024, 1, 1)
     for _ in range(366):
         for name, zone in zones.items():
