@@ -22,7 +22,8 @@ A script, not a test. It
        same body as (b));
    (d) ``mlflow.pyfunc.spark_udf`` on the logged model, fed the ``MODEL_INPUTS`` columns built by a
        ``mapInPandas`` running the same ``model_inputs`` (they cannot be built in Spark SQL: the VDOT
-       baseline is a vectorised bisection); finish time as ``finish_time_s`` computes it, in Spark;
+       baseline is a vectorised bisection); finish time as ``model_inputs.predicted_time_s`` computes
+       it, in Spark;
 
 4. checks that (b), (c), (d) give the same predicted finish times as (a) on every row, and prints
    rows, seconds, rows/s, peak RSS and the throughput ratio to (a), and whether the goal
@@ -51,10 +52,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from measure import run_sampled
+from measure import (
+    GIB,
+    HOME,
+    cpu_delta,
+    file_fingerprint,
+    hms,
+    jvm_max_heap_gib,
+    machine_line,
+    run_measured,
+    sci,
+    spark_env,
+    table_lines,
+    tree_cpu,
+    write_result,
+)
 
-HOME = Path(__file__).resolve().parents[1]
-GIB = 1024**3
 START_DATE = date(2024, 1, 1)
 DAYS_PER_ATHLETE = 365
 ROWS_PER_FILE = 125_000
@@ -75,24 +88,6 @@ GENERATOR_VERSION = 1
 KEY = ("athlete_id", "as_of_date", "race_distance_m")
 
 
-def finish_time_s(raw: np.ndarray, inputs, distance_m) -> np.ndarray:
-    """The model's raw output -> finish time, as the project converts it (its API has both forms)."""
-    from athlete_platform.training import model_inputs as mi
-
-    if hasattr(mi, "predicted_time_s"):  # raw output is a residual on `base_log_pace`
-        return mi.predicted_time_s(raw, inputs)
-    return mi.time_from_log_pace(raw, distance_m)
-
-
-def training_target(finish: np.ndarray, distance_m, inputs) -> np.ndarray:
-    """What the project's model learns from a finish time (residual log pace, or log pace)."""
-    from athlete_platform.training import model_inputs as mi
-
-    if hasattr(mi, "training_target"):
-        return mi.training_target(finish, distance_m, inputs)
-    return mi.target_log_pace(finish, distance_m)
-
-
 # --------------------------------------------------------------------------
 # Data and model
 # --------------------------------------------------------------------------
@@ -109,11 +104,12 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
     """
     import pyarrow as pa
 
-    from athlete_platform.features import metrics
-    from athlete_platform.training import model_inputs as mi
+    from athlete_platform.domain import physiology
+    from athlete_platform.domain.distances import RACE_DISTANCES_M
+    from athlete_platform.features import model_inputs as mi
 
     rng = np.random.default_rng(seed)
-    per_day = len(mi.RACE_DISTANCES_M)
+    per_day = len(RACE_DISTANCES_M)
     days_total = math.ceil(n / per_day)
     athletes = math.ceil(days_total / DAYS_PER_ATHLETE)
 
@@ -141,7 +137,7 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
     sessions_7d = rng.poisson(5.5, days_total).astype(np.int32)
     sessions_28d = (sessions_7d + rng.poisson(16, days_total)).astype(np.int32)
     km = (6 + (fitness[ath] - 32) / 6) * rng.lognormal(0, 0.1, days_total)
-    easy_pace = np.asarray(metrics.daniels_time_s(vdot_now, 1000.0)) * 1.25  # s/km
+    easy_pace = np.asarray(physiology.daniels_time_s(vdot_now, 1000.0)) * 1.25  # s/km
     distance_7d = (sessions_7d * km * 1000).round(1)
     distance_28d = (distance_7d + (sessions_28d - sessions_7d) * km * 1000 * rng.lognormal(0, 0.1, days_total)).round(1)
     duration_7d = (distance_7d / 1000 * easy_pace * rng.lognormal(0, 0.05, days_total)).round()
@@ -156,8 +152,8 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
     vdot_best = np.where(rng.random(days_total) < 0.25, np.nan, vdot_now - np.abs(rng.normal(0, 1.5, days_total)))
     has_prev = rng.random(days_total) < 0.85
     prev_gap = rng.integers(1, 120, days_total)
-    prev_distance = np.asarray(mi.RACE_DISTANCES_M)[rng.choice(per_day, days_total, p=[0.4, 0.3, 0.2, 0.1])]
-    prev_finish = np.asarray(metrics.daniels_time_s(vdot_now + rng.normal(0, 1.5, days_total), prev_distance))
+    prev_distance = np.asarray(RACE_DISTANCES_M)[rng.choice(per_day, days_total, p=[0.4, 0.3, 0.2, 0.1])]
+    prev_finish = np.asarray(physiology.daniels_time_s(vdot_now + rng.normal(0, 1.5, days_total), prev_distance))
     prev_finish = np.where(has_prev, prev_finish.round(1), np.nan)
     prev_distance = np.where(has_prev, prev_distance, np.nan)
 
@@ -168,7 +164,7 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
     start = np.datetime64(START_DATE, "D")
     as_of = start + rows(day)
     row_ath = rows(ath)
-    distance = np.tile(np.asarray(mi.RACE_DISTANCES_M), days_total)[:n]
+    distance = np.tile(np.asarray(RACE_DISTANCES_M), days_total)[:n]
     age = (as_of + 1 - (start - birth_offset[row_ath])).astype(float) / 365.25
     true_vdot = (
         rows(vdot_now)
@@ -177,7 +173,7 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
         - 1.5 * (distance > 21000) * (rows(distance_28d) < 150_000)
         + rng.normal(0, 1.0, n)
     )
-    true_finish = np.asarray(metrics.daniels_time_s(true_vdot, distance))
+    true_finish = np.asarray(physiology.daniels_time_s(true_vdot, distance))
 
     def nullable(values: np.ndarray) -> pa.Array:
         values = rows(values)
@@ -232,13 +228,13 @@ def train_and_log(seed: int, work: Path) -> dict[str, Any]:
     import xgboost as xgb
     from mlflow.models import infer_signature
 
-    from athlete_platform.training import model_inputs as mi
+    from athlete_platform.features import model_inputs as mi
     from athlete_platform.training.pipeline import XGB_PARAMS
 
     table, finish = make_rows(TRAIN_ROWS, seed + 1)
     frame = table.to_pandas()
     x = mi.model_inputs(frame)
-    y = training_target(finish, frame["distance_m"], x)
+    y = mi.training_target(finish, frame["distance_m"], x)
     model = xgb.XGBRegressor(**XGB_PARAMS).fit(x, y)
 
     root = work / "mlflow"
@@ -261,41 +257,16 @@ def train_and_log(seed: int, work: Path) -> dict[str, Any]:
     }
 
 
-def tree_cpu() -> dict[int, tuple[str, float]]:
-    """pid -> (kind, user+system CPU seconds) for this process and all its descendants."""
-    import psutil
-
-    me = psutil.Process()
-    out = {}
-    for proc in [me, *me.children(recursive=True)]:
-        try:
-            times, name = proc.cpu_times(), proc.name()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        kind = "jvm" if name == "java" else "python" if name.startswith("python") else "other"
-        out[proc.pid] = (kind, times.user + times.system)
-    return out
-
-
-def cpu_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
-    """CPU seconds spent between two `tree_cpu` snapshots, by kind (processes that ended are lost)."""
-    spent = {"jvm": 0.0, "python": 0.0, "other": 0.0}
-    for pid, (kind, seconds) in after.items():
-        spent[kind] += seconds - before.get(pid, (kind, 0.0))[1]
-    return spent
-
-
 def code_fingerprint() -> dict[str, str]:
     """Short hashes of the project code under test (to notice edits during a run)."""
-    import hashlib
-
     src = HOME / "src" / "athlete_platform"
-    files = {
-        "model_inputs.py": src / "training" / "model_inputs.py",
-        "batch.py": src / "inference" / "batch.py",
-        "metrics.py": src / "features" / "metrics.py",
-    }
-    return {name: hashlib.sha1(path.read_bytes()).hexdigest()[:10] for name, path in files.items()}
+    return file_fingerprint(
+        {
+            "model_inputs.py": src / "training" / "model_inputs.py",
+            "batch.py": src / "inference" / "batch.py",
+            "metrics.py": src / "features" / "metrics.py",
+        }
+    )
 
 
 def tracking_uri(work: Path) -> str:
@@ -357,7 +328,7 @@ def child_a(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.parquet as pq
     import xgboost as xgb
 
-    from athlete_platform.training import model_inputs as mi
+    from athlete_platform.features import model_inputs as mi
 
     work = Path(args.work_dir)
     out = work / "out" / "a.parquet"
@@ -378,7 +349,7 @@ def child_a(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
             "athlete_id": frame["athlete_id"].to_numpy(),
             "as_of_date": frame["as_of_date"].to_numpy(),
             "race_distance_m": frame["distance_m"].to_numpy(float),
-            "predicted_finish_time_s": finish_time_s(raw, inputs, frame["distance_m"]),
+            "predicted_finish_time_s": mi.predicted_time_s(raw, inputs),
         }
     )
     pq.write_table(pa.Table.from_pandas(scored, preserve_index=False), out)
@@ -416,7 +387,7 @@ def naive_batches(batches, shipped_name: str, load_counter):
     import xgboost as xgb
     from pyspark import SparkFiles
 
-    from athlete_platform.training import model_inputs as mi
+    from athlete_platform.features import model_inputs as mi
 
     path = SparkFiles.get(shipped_name)
     for batch in batches:
@@ -433,14 +404,14 @@ def naive_batches(batches, shipped_name: str, load_counter):
                 "athlete_id": batch["athlete_id"].to_numpy(),
                 "as_of_date": batch["as_of_date"].to_numpy(),
                 "race_distance_m": batch["distance_m"].to_numpy(float),
-                "predicted_finish_time_s": finish_time_s(raw, inputs, batch["distance_m"]),
+                "predicted_finish_time_s": mi.predicted_time_s(raw, inputs),
             }
         )
 
 
 def input_batches(batches):
     """(d), step 1: the model's input columns (same `model_inputs`), keyed by athlete and day."""
-    from athlete_platform.training import model_inputs as mi
+    from athlete_platform.features import model_inputs as mi
 
     for batch in batches:
         if batch.empty:
@@ -454,9 +425,9 @@ def input_batches(batches):
 def child_spark(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     from athlete_platform.config import load_settings
+    from athlete_platform.features import model_inputs as mi
     from athlete_platform.inference import batch
     from athlete_platform.lakehouse.spark import build_spark
-    from athlete_platform.training import model_inputs as mi
 
     if args.role == "d":
         import mlflow
@@ -498,9 +469,8 @@ def child_spark(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any
         schema = "athlete_id string, as_of_date date, " + ", ".join(f"{c} double" for c in mi.MODEL_INPUTS)
         needed = ["athlete_id", "as_of_date", *mi.REQUIRED_COLUMNS]
         inputs = rows.select(*dict.fromkeys(needed)).mapInPandas(input_batches, schema)
-        log_pace = udf(*[F.col(c) for c in mi.MODEL_INPUTS])
-        if hasattr(mi, "predicted_time_s"):  # as finish_time_s(): the output is a residual on base_log_pace
-            log_pace = F.col("base_log_pace") + log_pace
+        # as model_inputs.predicted_time_s: the output is a residual on base_log_pace
+        log_pace = F.col("base_log_pace") + udf(*[F.col(c) for c in mi.MODEL_INPUTS])
         scored = inputs.select(
             "athlete_id",
             "as_of_date",
@@ -511,7 +481,6 @@ def child_spark(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any
     count = spark.read.parquet(str(out)).count()
     done = time.perf_counter()
     cpu = cpu_delta(cpu_ready, tree_cpu())  # before spark.stop(): reused Python workers still alive
-    jvm = spark.sparkContext._jvm
     result = {
         "cpu": cpu,
         "rows": count,
@@ -526,7 +495,7 @@ def child_spark(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any
             ),
             "input partitions": rows.rdd.getNumPartitions(),
             "spark.driver.memory": spark.conf.get("spark.driver.memory"),
-            "jvm_max_heap_gib": round(jvm.java.lang.Runtime.getRuntime().maxMemory() / GIB, 2),
+            "jvm_max_heap_gib": jvm_max_heap_gib(spark),
         },
     }
     spark.stop()
@@ -536,27 +505,6 @@ def child_spark(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any
 # --------------------------------------------------------------------------
 # Parent: subprocesses with peak-RSS sampling, comparison, report
 # --------------------------------------------------------------------------
-
-
-def run_measured(role: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    """Run this script as `role` in a subprocess; sample its whole process tree's RSS."""
-    work = Path(args.work_dir)
-    result_path = work / f"{role}-result.json"
-    result_path.unlink(missing_ok=True)
-    log_path = work / f"{role}.log"
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--role",
-        role,
-        "--work-dir",
-        str(work),
-        "--spark-master",
-        args.spark_master,
-        "--arrow-batch-size",
-        str(args.arrow_batch_size),
-    ]
-    return run_sampled(cmd, env, HOME, log_path, result_path, role)
 
 
 def output_path(work: Path, role: str) -> str:
@@ -599,7 +547,7 @@ def compare(work: Path, reference: str, others: list[str]) -> tuple[bool, list[s
         ok = ok and good
         lines.append(
             f"  {TITLES[role]:<24} {matched:>10,} {only_ref:>9,} {only_this:>9,} {nulls:>9,} "
-            f"{_fmt(max_abs):>15} {_fmt(max_rel):>13} {bad:>7,}  {'OK' if good else 'DIFFERENT'}"
+            f"{sci(max_abs):>15} {sci(max_rel):>13} {bad:>7,}  {'OK' if good else 'DIFFERENT'}"
         )
     stats = con.execute(
         f"""
@@ -610,19 +558,10 @@ def compare(work: Path, reference: str, others: list[str]) -> tuple[bool, list[s
     ).fetchall()
     lines.append(
         f"  sanity, ({reference}) predicted finish time min / median / max: "
-        + "; ".join(f"{d:g} m {_hms(lo)} / {_hms(med)} / {_hms(hi)}" for d, _, lo, med, hi in stats)
+        + "; ".join(f"{d:g} m {hms(lo)} / {hms(med)} / {hms(hi)}" for d, _, lo, med, hi in stats)
     )
     lines.append(f"predictions: {'AGREE' if ok else 'DISAGREE'}")
     return ok, lines
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
-
-
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def report(rows: int, results: dict[str, dict[str, Any]]) -> list[str]:
@@ -648,10 +587,7 @@ def report(rows: int, results: dict[str, dict[str, Any]]) -> list[str]:
         ("startup s (not timed)", lambda r: f"{r['startup_seconds']:.1f}"),
         ("subprocess wall s", lambda r: f"{r['wall_seconds']:.1f}"),
     ]
-    width = 24
-    lines = [f"{'':<24}" + "".join(f"{TITLES[k]:>{width}}" for k in results)]
-    for label, cell in table_rows:
-        lines.append(f"{label:<24}" + "".join(f"{cell(r):>{width}}" for r in results.values()))
+    lines = table_lines([(TITLES[k], r) for k, r in results.items()], table_rows, width=24)
     for key, result in results.items():
         if result.get("breakdown"):
             parts = ", ".join(f"{k} {v:.1f}s" for k, v in result["breakdown"].items())
@@ -705,18 +641,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.role != "main":
         meta = json.loads((Path(args.work_dir) / "meta.json").read_text())
         result = child_a(args, meta) if args.role == "a" else child_spark(args, meta)
-        (Path(args.work_dir) / f"{args.role}-result.json").write_text(json.dumps(result))
+        write_result(Path(args.work_dir), args.role, result)
         return 0
-
-    import psutil
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="inference-bench-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     args.work_dir = str(work)
-    print(
-        f"machine: {os.cpu_count()} logical cores ({psutil.cpu_count(logical=False)} physical), "
-        f"{psutil.virtual_memory().total / GIB:.1f} GiB RAM, load average {os.getloadavg()[0]:.2f} at start"
-    )
+    print(machine_line())
     print(f"work dir: {work}")
     code = code_fingerprint()
     print(f"code under test (sha1): {code}")
@@ -729,18 +660,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"spark.sql.execution.arrow.maxRecordsPerBatch = {args.arrow_batch_size} for (b), (c), (d)")
 
-    spark_env = dict(os.environ)
-    spark_env.update(
-        ATHLETE_CATALOG__BACKEND="session",
-        ATHLETE_DATA_DIR=str(work / "spark-lakehouse"),
-        ATHLETE_SPARK__DRIVER_MEMORY=args.driver_memory,
-    )
+    env = spark_env(work, args.driver_memory)
+    extra = ["--spark-master", args.spark_master, "--arrow-batch-size", str(args.arrow_batch_size)]
     results: dict[str, dict[str, Any]] = {}
     for role in CONTENDERS:
         if role in args.skip:
             continue
         print(f"running {TITLES[role]} ...", flush=True)
-        results[role] = run_measured(role, args, dict(os.environ) if role == "a" else spark_env)
+        results[role] = run_measured(__file__, role, work, dict(os.environ) if role == "a" else env, extra)
         result = results[role]
         print(f"  {result['seconds']:.1f}s timed, {result['wall_seconds']:.1f}s wall; config {result['config']}")
     print()

@@ -36,10 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from measure import run_sampled
+from measure import GIB, jvm_max_heap_gib, machine_line, run_measured, sci, spark_env, table_lines, write_result
 
-HOME = Path(__file__).resolve().parents[1]
-GIB = 1024**3
 BUDGET_GIB = 8.0
 START_DATE = date(2022, 1, 1)
 SESSIONS_PER_DAY = 0.9
@@ -69,7 +67,7 @@ def generate(athletes: int, days: int, seed: int, data_dir: Path) -> dict[str, A
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from athlete_platform.features import metrics
+    from athlete_platform.domain import physiology
 
     rng = np.random.default_rng(seed)
     sex = np.where(rng.random(athletes) < 0.5, "M", "F")
@@ -107,8 +105,8 @@ def generate(athletes: int, days: int, seed: int, data_dir: Path) -> dict[str, A
     r = len(race_ath)
     race_distance = np.array([5000.0, 10000.0, 21097.5, 42195.0])[rng.choice(4, r, p=[0.4, 0.3, 0.2, 0.1])]
     target = base_vdot[race_ath] + race_day / 365.0 + rng.normal(0, 1.5, r)
-    finish = np.round(np.asarray(metrics.daniels_time_s(target, race_distance)), 1)
-    race_vdot = np.asarray(metrics.vdot(race_distance, finish))
+    finish = np.round(np.asarray(physiology.daniels_time_s(target, race_distance)), 1)
+    race_vdot = np.asarray(physiology.vdot(race_distance, finish))
 
     ath = np.concatenate([ath, race_ath])
     day = np.concatenate([day, race_day])
@@ -126,9 +124,9 @@ def generate(athletes: int, days: int, seed: int, data_dir: Path) -> dict[str, A
     avg_hr[(rng.random(n) < 0.1) & ~is_race] = np.nan  # ~10% without heart rate
 
     # session_load as silver computes it: TRIMP, imputed from the 28-day median rate without HR.
-    trimp = np.asarray(metrics.trimp(duration, avg_hr, hr_rest[ath], hr_max[ath], sex[ath]))
+    trimp = np.asarray(physiology.trimp(duration, avg_hr, hr_rest[ath], hr_max[ath], sex[ath]))
     spaced_day = ath * (days + 64) + day  # one call for all athletes: windows never cross athletes
-    load, imputed = metrics.impute_missing_loads(spaced_day.astype("datetime64[D]"), duration, trimp)
+    load, imputed = physiology.impute_missing_loads(spaced_day.astype("datetime64[D]"), duration, trimp)
 
     def athlete_ids(index: np.ndarray) -> pa.Array:
         return pa.array(np.char.add("A", np.char.zfill(index.astype(str), 5)))
@@ -207,7 +205,6 @@ def spark_child(args: argparse.Namespace) -> dict[str, Any]:
     rows = spark.read.parquet(str(out)).count()
     done = time.perf_counter()
     plan.unpersist()
-    jvm = spark.sparkContext._jvm
     result = {
         "athletes": athletes,
         "rows": rows,
@@ -217,7 +214,7 @@ def spark_child(args: argparse.Namespace) -> dict[str, Any]:
             "spark.master": spark.sparkContext.master,
             "spark.driver.memory": spark.conf.get("spark.driver.memory"),
             "spark.sql.shuffle.partitions": spark.conf.get("spark.sql.shuffle.partitions"),
-            "jvm_max_heap_gib": round(jvm.java.lang.Runtime.getRuntime().maxMemory() / GIB, 2),
+            "jvm_max_heap_gib": jvm_max_heap_gib(spark),
         },
     }
     spark.stop()
@@ -405,16 +402,6 @@ def duckdb_child(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def run_measured(role: str, args: argparse.Namespace, env: dict[str, str], extra: list[str]) -> dict[str, Any]:
-    """Run this script as `role` in a subprocess; sample its whole process tree's RSS."""
-    work = Path(args.work_dir)
-    result_path = work / f"{role}-result.json"
-    result_path.unlink(missing_ok=True)
-    log_path = work / f"{role}.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--work-dir", str(work), *extra]
-    return run_sampled(cmd, env, HOME, log_path, result_path, role)
-
-
 def compare(spark_out: Path, duckdb_out: Path) -> tuple[bool, list[str]]:
     """Every row and feature column of the two results; NaN and NULL both mean null."""
     import duckdb
@@ -463,15 +450,11 @@ def compare(spark_out: Path, duckdb_out: Path) -> tuple[bool, list[str]]:
         bad, nulls = row[f"{c}__bad"], row[f"{c}__nulls"]
         ok = ok and bad == 0 and nulls == 0
         lines.append(
-            f"  {c:<24} {row[f'{c}__values']:>9,} {_fmt(row[f'{c}__abs']):>13} {_fmt(row[f'{c}__rel']):>13} "
+            f"  {c:<24} {row[f'{c}__values']:>9,} {sci(row[f'{c}__abs']):>13} {sci(row[f'{c}__rel']):>13} "
             f"{nulls:>13,} {bad:>11,}"
         )
     lines.append(f"equality: {'OK' if ok else 'FAILED'}")
     return ok, lines
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
 
 
 def _threads(master: str) -> int:
@@ -514,9 +497,7 @@ def report(meta: dict[str, Any], spark: dict[str, Any], duck: dict[str, Any] | N
         ("subprocess wall s", lambda r: f"{r['wall_seconds']:.1f}"),
     ]
     width = max(len(name) for name, _ in results) + 2
-    lines = [f"{'':<24}" + "".join(f"{name:>{max(width, 20)}}" for name, _ in results)]
-    for label, cell in rows:
-        lines.append(f"{label:<24}" + "".join(f"{cell(r):>{max(width, 20)}}" for _, r in results))
+    lines = table_lines(results, rows, width=max(width, 20))
     if duck is not None:
         ratio = rate(spark) / rate(duck)
         lines.append(f"Spark/DuckDB throughput ratio (sessions/s): {ratio:.3f} (DuckDB/Spark {1 / ratio:.1f}x)")
@@ -543,19 +524,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.role != "main":
         result = spark_child(args) if args.role == "spark" else duckdb_child(args)
-        (Path(args.work_dir) / f"{args.role}-result.json").write_text(json.dumps(result))
+        write_result(Path(args.work_dir), args.role, result)
         return 0
-
-    import psutil
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="feature-bench-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     args.work_dir = str(work)
     cores = os.cpu_count()
-    print(
-        f"machine: {cores} logical cores ({psutil.cpu_count(logical=False)} physical), "
-        f"{psutil.virtual_memory().total / GIB:.1f} GiB RAM, load average {os.getloadavg()[0]:.2f} at start"
-    )
+    print(machine_line())
     print(f"work dir: {work}")
     t0 = time.perf_counter()
     meta = generate(args.athletes, args.days, args.seed, work / "data")
@@ -564,22 +540,20 @@ def main(argv: list[str] | None = None) -> int:
         f"run date {meta['run_date']} ({time.perf_counter() - t0:.1f}s to generate or reuse)"
     )
 
-    env = dict(os.environ)
-    env.update(
-        ATHLETE_CATALOG__BACKEND="session",
-        ATHLETE_DATA_DIR=str(work / "spark-lakehouse"),
-        ATHLETE_SPARK__DRIVER_MEMORY=args.driver_memory,
-    )
+    env = spark_env(work, args.driver_memory)
     print(f"running Spark ({args.spark_master}, spark.driver.memory={args.driver_memory}) ...", flush=True)
-    spark = run_measured("spark", args, env, ["--spark-master", args.spark_master, "--run-date", meta["run_date"]])
+    spark = run_measured(
+        __file__, "spark", work, env, ["--spark-master", args.spark_master, "--run-date", meta["run_date"]]
+    )
     print(f"  spark config: {spark['config']}")
     duck = None
     if not args.skip_duckdb:
         threads, memory = _threads(args.spark_master), _duckdb_memory(args.driver_memory)
         print(f"running DuckDB (threads={threads}, memory_limit={memory}) ...", flush=True)
         duck = run_measured(
+            __file__,
             "duckdb",
-            args,
+            work,
             dict(os.environ),
             ["--run-date", meta["run_date"], "--threads", str(threads), "--memory-limit", memory],
         )

@@ -28,7 +28,7 @@ with DAG(
 ) as dag:
     # Every athlete-day from the first to the last run date (one day for a dated run).
     score = SparkSubmitOperator(
-        **submit_kwargs("batch_inference", ["--start", RUN_START, "--end", RUN_END]),
+        **submit_kwargs("predict", RUN_END, start=RUN_START, end=RUN_END),
         outlets=[Asset(PREDICTIONS_ASSET)],
     )
     # Returns the Sunday to report on (its XCom), or None to skip the report.
@@ -38,8 +38,6 @@ with DAG(
         op_args=[RUN_START, RUN_END],
         ignore_downstream_trigger_rules=True,
     )
-    report = SparkSubmitOperator(
-        **submit_kwargs("weekly_report", ["--run-date", "{{ ti.xcom_pull(task_ids='week_end') }}"])
-    )
+    report = SparkSubmitOperator(**submit_kwargs("report", "{{ ti.xcom_pull(task_ids='week_end') }}"))
     done = EmptyOperator(task_id="done", trigger_rule="none_failed")
     score >> week_end >> report >> done

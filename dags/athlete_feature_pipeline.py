@@ -20,9 +20,9 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["athlete-platform", "feature-pipeline"],
 ) as dag:
-    bronze = SparkSubmitOperator(**submit_kwargs("bronze_ingestion", ["--run-date", "{{ ds }}"]))
-    silver = SparkSubmitOperator(**submit_kwargs("silver_pipeline", ["--run-date", "{{ ds }}"]))
-    feature_job = SparkSubmitOperator(**submit_kwargs("feature_pipeline", ["--run-date", "{{ ds }}"]))
+    bronze = SparkSubmitOperator(**submit_kwargs("ingest", "{{ ds }}"))
+    silver = SparkSubmitOperator(**submit_kwargs("silver", "{{ ds }}"))
+    feature_job = SparkSubmitOperator(**submit_kwargs("features", "{{ ds }}"))
 
     @task(outlets=[features])
     def publish_features(*, outlet_events=None, ds=None):

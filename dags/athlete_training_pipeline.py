@@ -18,4 +18,4 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["athlete-platform", "training-pipeline"],
 ) as dag:
-    SparkSubmitOperator(**submit_kwargs("training_pipeline", ["--run-date", "{{ ds }}"]), outlets=[Asset(MODEL_ASSET)])
+    SparkSubmitOperator(**submit_kwargs("train", "{{ ds }}"), outlets=[Asset(MODEL_ASSET)])

@@ -1,10 +1,9 @@
-"""spark-submit entry: the bronze ingestion step for a run date.
+"""spark-submit entry: landing folder -> bronze (new files only).
 
-spark-submit jobs/bronze_ingestion.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml]
+spark-submit jobs/bronze_ingestion.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml] (--help: the step's options)
 """
 
-from athlete_platform.jobs import run_job
-from athlete_platform.pipelines import bronze_ingestion
+from athlete_platform.steps import job_main
 
 if __name__ == "__main__":
-    run_job("bronze_ingestion", bronze_ingestion)
+    job_main("bronze_ingestion")

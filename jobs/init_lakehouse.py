@@ -1,15 +1,11 @@
-"""spark-submit entry: create the catalog's schemas (idempotent).
+"""Entry script: create the catalog's schemas (idempotent) and list what exists.
 
 spark-submit jobs/init_lakehouse.py [--conf-file conf/local.yaml]
 """
 
-from athlete_platform.jobs import run_job
-from athlete_platform.lakehouse.bootstrap import bootstrap_namespace
+import sys
 
-
-def main(context) -> None:
-    bootstrap_namespace(context.spark, context.names)
-
+from athlete_platform.cli import main
 
 if __name__ == "__main__":
-    run_job("init_lakehouse", main, needs_run_date=False)
+    sys.exit(main([*sys.argv[1:], "init"]))

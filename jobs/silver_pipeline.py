@@ -1,10 +1,9 @@
-"""spark-submit entry: the silver pipeline step for a run date.
+"""spark-submit entry: bronze -> silver athletes, sessions, races.
 
-spark-submit jobs/silver_pipeline.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml]
+spark-submit jobs/silver_pipeline.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml] (--help: the step's options)
 """
 
-from athlete_platform.jobs import run_job
-from athlete_platform.pipelines import silver_pipeline
+from athlete_platform.steps import job_main
 
 if __name__ == "__main__":
-    run_job("silver_pipeline", silver_pipeline)
+    job_main("silver_pipeline")

@@ -1,10 +1,9 @@
-"""spark-submit entry: train, register and gate the time estimator for a run date.
+"""spark-submit entry: train + register the time estimator, promotion gate.
 
-spark-submit jobs/training_pipeline.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml]
+spark-submit jobs/training_pipeline.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml] (--help: the step's options)
 """
 
-from athlete_platform.jobs import run_job
-from athlete_platform.pipelines import training_pipeline
+from athlete_platform.steps import job_main
 
 if __name__ == "__main__":
-    run_job("training_pipeline", training_pipeline)
+    job_main("training_pipeline")

@@ -1,10 +1,9 @@
-"""spark-submit entry: weekly report table + HTML pages for a run date.
+"""spark-submit entry: gold.athlete_weekly_report + HTML report per athlete.
 
-spark-submit jobs/weekly_report.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml]
+spark-submit jobs/weekly_report.py --run-date YYYY-MM-DD [--conf-file conf/local.yaml] (--help: the step's options)
 """
 
-from athlete_platform.jobs import run_job
-from athlete_platform.pipelines import weekly_report
+from athlete_platform.steps import job_main
 
 if __name__ == "__main__":
-    run_job("weekly_report", weekly_report)
+    job_main("weekly_report")

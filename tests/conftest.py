@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # Exported so CLI subprocesses started by tests see the same lakehouse.
     os.environ["ATHLETE_CONF_FILE"] = str(HOME / "conf" / "test.yaml")
     os.environ["ATHLETE_DATA_DIR"] = str(tmp_path_factory.mktemp("lakehouse"))
@@ -35,25 +37,36 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def catalog_server(settings: Settings):
+def catalog_server(base_settings: Settings):
     from athlete_platform.lakehouse.catalog_server import CatalogServer
 
-    server = CatalogServer.from_settings(settings)
+    server = CatalogServer.from_settings(base_settings)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def spark(settings: Settings, catalog_server) -> Iterator:
+def spark(base_settings: Settings, catalog_server) -> Iterator:
+    from pyspark.sql import SparkSession
+
     from athlete_platform.lakehouse.bootstrap import bootstrap_namespace
     from athlete_platform.lakehouse.spark import build_spark
     from athlete_platform.lakehouse.tables import TableNames
 
-    session = build_spark(settings)
-    bootstrap_namespace(session, TableNames.from_settings(settings.catalog))
+    plain = SparkSession.getActiveSession()
+    if plain is not None:  # a unit test's plain session: the catalog-backed one replaces it
+        plain.stop()
+    session = build_spark(base_settings)
+    bootstrap_namespace(session, TableNames.from_settings(base_settings.catalog))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings) -> Settings:
+    """The suite's settings; an integration module may override it with `lake.settings`."""
+    return base_settings
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +74,57 @@ def names(settings: Settings):
     from athlete_platform.lakehouse.tables import TableNames
 
     return TableNames.from_settings(settings.catalog)
+
+
+@dataclass(frozen=True)
+class Lake:
+    """One integration module's own lakehouse: its schemas, landing folder, MLflow store."""
+
+    settings: Settings
+    names: object  # TableNames
+    spark: object  # SparkSession
+
+    def context(self, run_date: date, run_id: str = "test-run", settings: Settings | None = None):
+        from athlete_platform.lakehouse.step import StepContext
+
+        return StepContext(settings or self.settings, self.spark, self.names, run_date, run_id=run_id)
+
+    def run(self, step: str, run_date: date, run_id: str = "test-run", settings: Settings | None = None, **params):
+        """Run a registered step (`ingest`, `silver`, `features`, `train`, `predict`, `report`)."""
+        from athlete_platform import steps
+
+        return steps.run_step(steps.BY_NAME[step], self.context(run_date, run_id, settings), params)
+
+
+@pytest.fixture(scope="module")
+def module_lake(request, spark, base_settings: Settings, tmp_path_factory) -> Iterator[Lake]:
+    """Schemas prefixed by the module's name and a data folder of its own, so no integration
+    module sees another's rows, whatever order they run in. Exported through the environment
+    too, so CLI, spark-submit and Airflow subprocesses started by the module use them."""
+    from athlete_platform.config import load_settings
+    from athlete_platform.lakehouse.tables import TableNames
+
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    env = {
+        "ATHLETE_DATA_DIR": str(tmp_path_factory.mktemp(f"data_{module}")),
+        "ATHLETE_OUTPUT_DIR": str(tmp_path_factory.mktemp(f"output_{module}")),
+        "ATHLETE_CATALOG__SCHEMA_PREFIX": f"{module}_",
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    own = load_settings()
+    yield Lake(own, TableNames.from_settings(own.catalog), spark)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def generate_sample(settings: Settings):
+    """Write the sample data `settings` configure into its landing folder."""
+    from athlete_platform.ingestion.sample_data import GeneratorConfig, generate
+
+    cfg = settings.sample_data
+    config = GeneratorConfig(seed=cfg.seed, n_athletes=cfg.n_athletes, n_days=cfg.n_days, start_date=cfg.start_date)
+    return generate(config, settings.landing_path)

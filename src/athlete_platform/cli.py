@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from athlete_platform import steps
 from athlete_platform.config import Settings, load_settings
 from athlete_platform.errors import PlatformError
 
@@ -97,9 +98,11 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
-    from athlete_platform.pipelines import generate_sample_data
+    from athlete_platform.ingestion.sample_data import GeneratorConfig, generate
 
-    summary = generate_sample_data(settings)
+    cfg = settings.sample_data
+    config = GeneratorConfig(seed=cfg.seed, n_athletes=cfg.n_athletes, n_days=cfg.n_days, start_date=cfg.start_date)
+    summary = generate(config, settings.landing_path)
     print(
         f"sample data: {summary.files_written} files, {summary.lines_written} lines "
         f"({summary.malformed_lines} malformed) in {settings.landing_path}; last day {settings.sample_data.last_date}"
@@ -107,40 +110,29 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _step(step_name: str):
-    """A CLI handler running one batch step (or all of them) for --run-date."""
+def _step(spec: steps.StepSpec):
+    """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from athlete_platform import pipelines
-        from athlete_platform.jobs import make_context, parse_run_date
-
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        run_date = parse_run_date(args.run_date) if args.run_date else settings.sample_data.last_date
-        context = make_context(step_name, settings, run_date, args.master, args)
-        if step_name == "run":
-            print(f"batch run for {run_date} (catalog {context.names.catalog or 'session'})")
-            if not args.no_generate:
-                print("[0] sample data ...")
-                _generate(args, settings)
-            results = pipelines.run_batch(context)
-            print("\n".join(pipelines.summary_lines(context, results)))
-        elif step_name == "features":
-            print(pipelines.feature_pipeline(context, full_refresh=args.full_refresh))
-        elif step_name == "predict":
-            day = parse_run_date
-            print(
-                pipelines.batch_inference(
-                    context,
-                    start=day(args.start) if args.start else None,
-                    end=day(args.end) if args.end else None,
-                    as_of=day(args.as_of) if args.as_of else (None if args.start else run_date),
-                )
-            )
-        else:
-            print(getattr(pipelines, step_name)(context))
+        ctx = steps.context_from_args(args, settings, settings.sample_data.last_date)
+        print(steps.run_step(spec, ctx, steps.params_from_args(spec, args)))
         return 0
 
     return handler
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """The batch system end to end in one session: sample data, then every registered step."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = steps.context_from_args(args, settings, settings.sample_data.last_date)
+    print(f"batch run for {ctx.run_date} (catalog {ctx.names.catalog or 'session'})")
+    if not args.no_generate:
+        print("[0] sample data ...")
+        _generate(args, settings)
+    results = steps.run_batch(ctx)
+    print("\n".join(steps.summary_lines(ctx, results)))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,24 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate = sub.add_parser("generate", help="write the configured sample data into the landing folder")
     generate.set_defaults(handler=_generate)
 
-    date_help = "run date YYYY-MM-DD (default: the last day of the configured sample data)"
-    for command, step, text in (
-        ("ingest", "bronze_ingestion", "landing folder -> bronze (new files only)"),
-        ("silver", "silver_pipeline", "bronze -> silver athletes, sessions, races"),
-        ("features", "features", "silver -> feature_store.athlete_rolling_features (incremental)"),
-        ("train", "training_pipeline", "train + register the time estimator, promotion gate"),
-        ("predict", "predict", "batch inference into gold.athlete_predictions (--as-of or --start/--end)"),
-        ("report", "weekly_report", "gold.athlete_weekly_report + HTML report per athlete"),
-        ("run", "run", "the batch system end to end: sample data -> ... -> inference -> report"),
-    ):
-        step_parser = sub.add_parser(command, help=text)
-        step_parser.add_argument("--run-date", help=date_help)
-        step_parser.set_defaults(handler=_step(step))
-    sub.choices["features"].add_argument("--full-refresh", action="store_true", help="recompute every athlete")
-    sub.choices["predict"].add_argument("--as-of", help="latest feature row per athlete on or before this day")
-    sub.choices["predict"].add_argument("--start", help="first day of a range (with --end)")
-    sub.choices["predict"].add_argument("--end", help="last day of a range (inclusive)")
-    sub.choices["run"].add_argument("--no-generate", action="store_true", help="use the landing folder as it is")
+    for spec in steps.STEPS:
+        step_parser = sub.add_parser(spec.name, help=f"{spec.summary} (job: jobs/{spec.job}.py)")
+        steps.add_step_arguments(step_parser, spec, run_date_required=False)
+        step_parser.set_defaults(handler=_step(spec))
+    run = sub.add_parser("run", help="the batch system end to end: sample data, then every step above")
+    run.add_argument("--run-date", help="run date YYYY-MM-DD (default: the last sample-data day)")
+    run.add_argument("--no-generate", action="store_true", help="use the landing folder as it is")
+    run.set_defaults(handler=_run)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")

@@ -43,6 +43,8 @@ class CatalogSettings(_Strict):
     """
 
     name: str = Field("uc_athlete_data", pattern=SQL_IDENTIFIER)
+    # Prepended to every schema name (e.g. `dev_alice_`): a whole set of tables of one's own.
+    schema_prefix: str = Field("", pattern=r"^[A-Za-z0-9_]*$")
     backend: Literal["embedded", "unity", "session"] = "embedded"
     host: str = "127.0.0.1"
     port: int = Field(15270, ge=1024, le=65535)

@@ -13,17 +13,19 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from athlete_platform.config import project_home
-from athlete_platform.lakehouse import submit
+from athlete_platform import steps
+from athlete_platform.config import load_settings, project_home
+from athlete_platform.lakehouse import submit, tables
 
 SPARK_CONN_ID = os.environ.get("ATHLETE_SPARK_CONN_ID", "athlete_spark")
 OWNER = "athlete-platform"
 
-# Asset names are the tables' three-level names (catalog from env, default uc_athlete_data).
-CATALOG = os.environ.get("ATHLETE_CATALOG__NAME", "uc_athlete_data")
-FEATURES_ASSET = f"{CATALOG}.feature_store.athlete_rolling_features"
-MODEL_ASSET = f"{CATALOG}.ml.time_estimator"
-PREDICTIONS_ASSET = f"{CATALOG}.gold.athlete_predictions"
+# Asset names are the tables' names as the table registry renders them for the configured
+# catalog (conf file + ATHLETE_* overrides, read once; no Spark, no catalog call).
+_NAMES = tables.TableNames.from_settings(load_settings().catalog)
+FEATURES_ASSET = _NAMES(tables.ATHLETE_ROLLING_FEATURES)
+MODEL_ASSET = _NAMES(tables.TIME_ESTIMATOR)
+PREDICTIONS_ASSET = _NAMES(tables.ATHLETE_PREDICTIONS)
 
 DEFAULT_ARGS = {
     "owner": OWNER,
@@ -51,21 +53,25 @@ def last_week_end(start: str, end: str) -> str | None:
     return sunday.isoformat() if sunday >= first else None
 
 
-def submit_kwargs(job: str, job_args: list[str]) -> dict:
-    """Keyword arguments for a SparkSubmitOperator running jobs/<job>.py."""
+def submit_kwargs(step: str, run_date: str, **params) -> dict:
+    """Keyword arguments for a SparkSubmitOperator running the registered step `step`.
+
+    The job script, its arguments and the task id all come from the step registry.
+    """
+    spec = steps.BY_NAME[step]
     home = project_home()
     conf_file = os.environ.get("ATHLETE_CONF_FILE")
-    args = list(job_args) + (["--conf-file", conf_file] if conf_file else [])
+    args = spec.job_args(run_date, **params) + (["--conf-file", conf_file] if conf_file else [])
     venv_bin = str(Path(sys.executable).parent)
     return {
-        "task_id": job,
+        "task_id": spec.job,
         "conn_id": SPARK_CONN_ID,
-        "application": str(home / "jobs" / f"{job}.py"),
+        "application": str(home / "jobs" / f"{spec.job}.py"),
         "application_args": args,
         "jars": ",".join(str(p) for p in submit.driver_jars(home)),
         "driver_class_path": str(submit.driver_class_path(home)),
         "conf": {"spark.driver.extraJavaOptions": submit.driver_java_options(home)},
-        "name": f"athlete-platform-{job}",
+        "name": f"athlete-platform-{spec.job}",
         # spark-submit and the workers' Python come from the project's virtualenv.
         "env_vars": {
             "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",

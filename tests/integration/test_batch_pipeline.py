@@ -16,18 +16,25 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from athlete_platform.features.pipeline import run_feature_pipeline
-from athlete_platform.ingestion.bronze import run_bronze
-from athlete_platform.ingestion.silver import run_silver
-from athlete_platform.lakehouse import tables as t
-from athlete_platform.lakehouse.schemas import ALL_SPECS
-from athlete_platform.pipelines import generate_sample_data
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES
 from tests import device_file_factory as devices
+from tests.conftest import generate_sample
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2030, 1, 1)
-BATCH_TABLES = [spec.id for spec in ALL_SPECS]
+
+@pytest.fixture(scope="module")
+def settings(module_lake):
+    return module_lake.settings
+
+
+@pytest.fixture(scope="module")
+def names(module_lake):
+    return module_lake.names
+
+
+BATCH_TABLES = [spec for spec in FEATURE_PIPELINE_TABLES]
 LINEAGE = {"_run_id", "computed_at", "_ingested_at", "rejected_at"}
 
 
@@ -38,12 +45,12 @@ def snapshot(spark, table: str, keys: list[str]) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def batch(spark, names, settings):
+def batch(spark, names, settings, module_lake):
     """Land sample data + device files, run every step once for the last generated day."""
     for table in BATCH_TABLES:
         spark.sql(f"DROP TABLE IF EXISTS {names(table)}")
     shutil.rmtree(settings.landing_path, ignore_errors=True)
-    summary = generate_sample_data(settings)
+    summary = generate_sample(settings)
     run_date = settings.sample_data.last_date
 
     device_dir = settings.landing_path / "devices" / "ath_0001"
@@ -57,9 +64,9 @@ def batch(spark, names, settings):
         settings.landing_path / "devices" / "no-athlete-folder.gpx", start=datetime(2024, 3, 7, 7, 0, tzinfo=UTC)
     )
 
-    bronze = run_bronze(spark, names, settings.landing_path, "run-1", NOW)
-    silver = run_silver(spark, names, run_date, "run-1", NOW)
-    features = run_feature_pipeline(spark, names, run_date, "run-1", NOW)
+    bronze = module_lake.run("ingest", date(2030, 1, 1), "run-1", settings=settings)
+    silver = module_lake.run("silver", run_date, "run-1")
+    features = module_lake.run("features", run_date, "run-1")
     return {"summary": summary, "run_date": run_date, "bronze": bronze, "silver": silver, "features": features}
 
 
@@ -68,24 +75,26 @@ def test_bronze_counts_reconcile_with_the_generator(spark, names, batch):
     assert bronze.reconciles
     # 120 daily files + 5 device files (one duplicate by content is skipped, not counted)
     assert bronze.files == summary.files_written + 4
-    app = spark.table(names(t.LANDING_FILES)).agg({"lines": "sum", "accepted": "sum", "quarantined": "sum"}).first()
+    app = (
+        spark.table(names(tables.LANDING_FILES)).agg({"lines": "sum", "accepted": "sum", "quarantined": "sum"}).first()
+    )
     assert app["sum(lines)"] == summary.lines_written
     assert app["sum(quarantined)"] == summary.malformed_lines
     assert app["sum(accepted)"] == summary.records_written
-    landing_q = spark.table(names(t.QUARANTINE)).where("source = 'landing'").count()
+    landing_q = spark.table(names(tables.QUARANTINE)).where("source = 'landing'").count()
     assert landing_q == summary.malformed_lines
 
 
 def test_device_files_ingested_once_and_bad_ones_quarantined_with_reason(spark, names, batch):
-    rows = {r.path.rsplit("/", 1)[-1]: r for r in spark.table(names(t.DEVICE_FILES)).collect()}
+    rows = {r.path.rsplit("/", 1)[-1]: r for r in spark.table(names(tables.DEVICE_FILES)).collect()}
     assert set(rows) == {"morning.gpx", "ride.tcx", "broken.fit", "no-athlete-folder.gpx"}
     assert rows["morning.gpx"].status == "ingested"
     assert rows["ride.tcx"].status == "ingested"
     assert rows["broken.fit"].status == "quarantined" and rows["broken.fit"].error.startswith("fit:")
     assert "no athlete folder" in rows["no-athlete-folder.gpx"].error
-    reasons = [r.reason for r in spark.table(names(t.QUARANTINE)).where("source = 'device_file'").collect()]
+    reasons = [r.reason for r in spark.table(names(tables.QUARANTINE)).where("source = 'device_file'").collect()]
     assert len(reasons) == 2
-    device_sessions = spark.table(names(t.SESSIONS)).where("source LIKE 'device:%'").collect()
+    device_sessions = spark.table(names(tables.SESSIONS)).where("source LIKE 'device:%'").collect()
     assert sorted(s.source for s in device_sessions) == ["device:gpx", "device:tcx"]
     assert all(s.athlete_id == "ath_0001" and s.session_load >= 0 for s in device_sessions)
 
@@ -93,25 +102,25 @@ def test_device_files_ingested_once_and_bad_ones_quarantined_with_reason(spark, 
 def test_invalid_sessions_are_quarantined_with_their_rule(spark, names, batch):
     summary = batch["summary"]
     quarantined = {}
-    for row in spark.table(names(t.QUARANTINE)).where("source = 'silver'").collect():
+    for row in spark.table(names(tables.QUARANTINE)).where("source = 'silver'").collect():
         quarantined.setdefault(row.record_key, set()).update(row.reason.split(","))
     expected = {sid: rule for rule, ids in summary.invalid_session_ids.items() for sid in ids}
     assert expected, "the generator should have produced invalid sessions at this seed"
     for session_id, rule in expected.items():
         assert rule in quarantined.get(session_id, set()), (session_id, rule)
-    silver_ids = {r.session_id for r in spark.table(names(t.SESSIONS)).select("session_id").collect()}
+    silver_ids = {r.session_id for r in spark.table(names(tables.SESSIONS)).select("session_id").collect()}
     assert not silver_ids & set(expected)
     assert batch["silver"].reconciles
 
 
 def test_silver_is_deduplicated_latest_record_wins(spark, names, batch):
     summary = batch["summary"]
-    sessions = spark.table(names(t.SESSIONS))
+    sessions = spark.table(names(tables.SESSIONS))
     assert sessions.count() == sessions.select("session_id").distinct().count()
     app_sessions = sessions.where("source = 'app'").count()
     assert app_sessions == summary.distinct_valid_session_ids
     # For an updated duplicate, silver holds the payload with the greatest updated_at.
-    raw = spark.table(names(t.SESSIONS_RAW)).where("record_type = 'session'").collect()
+    raw = spark.table(names(tables.SESSIONS_RAW)).where("record_type = 'session'").collect()
     versions: dict[str, list[dict]] = {}
     for row in raw:
         record = json.loads(row.payload)
@@ -126,12 +135,12 @@ def test_silver_is_deduplicated_latest_record_wins(spark, names, batch):
 
 
 def test_start_times_are_utc(spark, names, batch):
-    raw = spark.table(names(t.SESSIONS_RAW)).where("record_type = 'session'").limit(200).collect()
+    raw = spark.table(names(tables.SESSIONS_RAW)).where("record_type = 'session'").limit(200).collect()
     sample = {}
     for row in raw:
         record = json.loads(row.payload)
         sample[record["session_id"]] = datetime.fromisoformat(record["start_time"])
-    found = spark.table(names(t.SESSIONS)).where(F.col("session_id").isin(list(sample))).collect()
+    found = spark.table(names(tables.SESSIONS)).where(F.col("session_id").isin(list(sample))).collect()
     assert found
     for row in found:
         local = sample[row.session_id]
@@ -142,11 +151,11 @@ def test_start_times_are_utc(spark, names, batch):
 
 def test_one_feature_row_per_athlete_per_day(spark, names, batch):
     run_date = batch["run_date"]
-    features = spark.table(names(t.ATHLETE_ROLLING_FEATURES))
+    features = spark.table(names(tables.ATHLETE_ROLLING_FEATURES))
     firsts = {
         r.athlete_id: r.first
         for r in spark.sql(
-            f"SELECT athlete_id, min(session_date) AS first FROM {names(t.SESSIONS)} GROUP BY 1"
+            f"SELECT athlete_id, min(session_date) AS first FROM {names(tables.SESSIONS)} GROUP BY 1"
         ).collect()
     }
     counts = {
@@ -220,9 +229,9 @@ def independent_features(sessions: list, races: list, first: date, run_date: dat
 
 def test_features_match_an_independent_recomputation(spark, names, batch):
     run_date = batch["run_date"]
-    sessions = spark.table(names(t.SESSIONS)).collect()
-    races = spark.table(names(t.RACES)).collect()
-    rows = spark.table(names(t.ATHLETE_ROLLING_FEATURES)).collect()
+    sessions = spark.table(names(tables.SESSIONS)).collect()
+    races = spark.table(names(tables.RACES)).collect()
+    rows = spark.table(names(tables.ATHLETE_ROLLING_FEATURES)).collect()
     by_athlete: dict[str, dict] = {}
     for row in rows:
         by_athlete.setdefault(row.athlete_id, {})[row.feature_date] = row
@@ -244,26 +253,26 @@ def test_features_match_an_independent_recomputation(spark, names, batch):
     assert checked > 1000
 
 
-def test_rerunning_every_step_changes_no_row(spark, names, settings, batch):
+def test_rerunning_every_step_changes_no_row(spark, names, settings, batch, module_lake):
     run_date = batch["run_date"]
     watched = BATCH_TABLES
     before = {table: snapshot(spark, names(table), []) for table in watched}
-    again = run_bronze(spark, names, settings.landing_path, "run-2", NOW)
+    again = module_lake.run("ingest", date(2030, 1, 1), "run-2", settings=settings)
     assert again.files == 0 and again.records_in == 0
-    run_silver(spark, names, run_date, "run-2", NOW)
-    counts = run_feature_pipeline(spark, names, run_date, "run-2", NOW)
+    module_lake.run("silver", run_date, "run-2")
+    counts = module_lake.run("features", run_date, "run-2")
     assert counts.athletes == 0 and counts.rows_written == 0
     for table in watched:
         assert snapshot(spark, names(table), []) == before[table], table
 
 
-def test_silver_for_an_earlier_date_defers_later_sessions(spark, names, batch):
+def test_silver_for_an_earlier_date_defers_later_sessions(spark, names, batch, module_lake):
     """A backfill run of silver neither deletes nor quarantines sessions after its run date."""
     earlier = batch["run_date"] - timedelta(days=10)
-    sessions, quarantine = names(t.SESSIONS), names(t.QUARANTINE)
+    sessions, quarantine = names(tables.SESSIONS), names(tables.QUARANTINE)
     before = snapshot(spark, sessions, [])
     quarantined_before = spark.table(quarantine).count()
-    counts = run_silver(spark, names, earlier, "run-earlier", NOW)
+    counts = module_lake.run("silver", earlier, "run-earlier")
     assert counts.reconciles
     later = spark.table(sessions).where(f"session_date > DATE'{earlier}'").count()
     assert counts.sessions_deferred >= later > 0
@@ -271,8 +280,8 @@ def test_silver_for_an_earlier_date_defers_later_sessions(spark, names, batch):
     assert spark.table(quarantine).count() == quarantined_before
 
 
-def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, settings, batch):
-    features = names(t.ATHLETE_ROLLING_FEATURES)
+def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, settings, batch, module_lake):
+    features = names(tables.ATHLETE_ROLLING_FEATURES)
     run_date = batch["run_date"]
     # A late record: a hard session 30 days ago for ath_0002, landing today.
     late_day = run_date - timedelta(days=30)
@@ -296,9 +305,9 @@ def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, set
     (settings.landing_path / "app_export" / "late-upload.jsonl").write_text(json.dumps(late) + "\n")
     before_late = {r.feature_date: r.ctl for r in spark.table(features).where("athlete_id = 'ath_0002'").collect()}
 
-    run_bronze(spark, names, settings.landing_path, "run-3", NOW)
-    run_silver(spark, names, run_date, "run-3", NOW)
-    incremental = run_feature_pipeline(spark, names, run_date, "run-3", NOW)
+    module_lake.run("ingest", date(2030, 1, 1), "run-3", settings=settings)
+    module_lake.run("silver", run_date, "run-3")
+    incremental = module_lake.run("features", run_date, "run-3")
     assert not incremental.full_refresh and incremental.athletes == 1  # only ath_0002 recomputed
     after_late = {r.feature_date: r.ctl for r in spark.table(features).where("athlete_id = 'ath_0002'").collect()}
     assert all(after_late[d] == before_late[d] for d in before_late if d < late_day)
@@ -306,9 +315,9 @@ def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, set
 
     # One more day of nothing new for everyone: carried forward from the stored state.
     next_day = run_date + timedelta(days=3)
-    run_feature_pipeline(spark, names, next_day, "run-4", NOW)
+    module_lake.run("features", next_day, "run-4")
     incremental_rows = snapshot(spark, features, [])
-    run_feature_pipeline(spark, names, next_day, "run-5", NOW, full_refresh=True)
+    module_lake.run("features", next_day, "run-5", full_refresh=True)
     full_rows = snapshot(spark, features, [])
     assert len(incremental_rows) == len(full_rows)
     for inc, full in zip(incremental_rows, full_rows, strict=True):
@@ -320,10 +329,10 @@ def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, set
                 assert a == b
 
 
-def test_feature_rows_before_a_later_first_session_are_deleted(spark, names, settings, batch):
+def test_feature_rows_before_a_later_first_session_are_deleted(spark, names, settings, batch, module_lake):
     """When an athlete's first sessions leave silver, its feature history starts later."""
     run_date = batch["run_date"]
-    sessions, features = names(t.SESSIONS), names(t.ATHLETE_ROLLING_FEATURES)
+    sessions, features = names(tables.SESSIONS), names(tables.ATHLETE_ROLLING_FEATURES)
     athlete = "ath_0003"
     first_day = spark.table(sessions).where(f"athlete_id = '{athlete}'").agg(F.min("session_date")).first()[0]
     firsts = spark.table(sessions).where(f"athlete_id = '{athlete}' AND session_date = DATE'{first_day}'").collect()
@@ -345,9 +354,9 @@ def test_feature_rows_before_a_later_first_session_are_deleted(spark, names, set
     (settings.landing_path / "app_export" / "corrections.jsonl").write_text(
         "".join(json.dumps(c) + "\n" for c in corrections)
     )
-    run_bronze(spark, names, settings.landing_path, "run-first", NOW)
-    run_silver(spark, names, run_date, "run-first", NOW)
-    run_feature_pipeline(spark, names, run_date, "run-first", NOW)
+    module_lake.run("ingest", date(2030, 1, 1), "run-first", settings=settings)
+    module_lake.run("silver", run_date, "run-first")
+    module_lake.run("features", run_date, "run-first")
     new_first = spark.table(sessions).where(f"athlete_id = '{athlete}'").agg(F.min("session_date")).first()[0]
     assert new_first > first_day
     rows = spark.table(features).where(f"athlete_id = '{athlete}'")
@@ -356,17 +365,21 @@ def test_feature_rows_before_a_later_first_session_are_deleted(spark, names, set
     assert rows.count() == (hi - lo).days + 1  # one row per day, none before the new first session
 
 
-def test_landing_paths_with_spaces_percent_and_plus_are_tracked_as_written(spark, names, settings, tmp_path):
+def test_landing_paths_with_spaces_percent_and_plus_are_tracked_as_written(
+    spark, names, settings, tmp_path, module_lake
+):
     """Spark reports file URIs percent-encoded; bronze must record the plain path it listed."""
-    landing = tmp_path / "landing zone 100%+"
+    elsewhere = settings.model_copy(update={"data_dir": tmp_path / "data zone 100%+"})
+    landing = elsewhere.landing_path
     (landing / "app_export").mkdir(parents=True)
     export = landing / "app_export" / "day 1%20+x.jsonl"
     export.write_text('{"record_type": "athlete", "athlete_id": "ath_path_test"}\nnot json\n')
-    counts = run_bronze(spark, names, landing, "run-paths", NOW)
+    counts = module_lake.run("ingest", date(2030, 1, 1), "run-paths", settings=elsewhere)
     assert counts.files == 1 and counts.records_in == 2 and counts.reconciles
     path = str(export.resolve())
-    tracked = spark.table(names(t.LANDING_FILES)).where(f"path = '{path}'").first()
+    tracked = spark.table(names(tables.LANDING_FILES)).where(f"path = '{path}'").first()
     assert (tracked.lines, tracked.accepted, tracked.quarantined) == (2, 1, 1)
-    assert spark.table(names(t.SESSIONS_RAW)).where(f"_source_file = '{path}'").count() == 1
-    assert spark.table(names(t.QUARANTINE)).where(f"source_file = '{path}'").count() == 1
-    assert run_bronze(spark, names, landing, "run-paths-2", NOW).files == 0  # seen: not read again
+    assert spark.table(names(tables.SESSIONS_RAW)).where(f"_source_file = '{path}'").count() == 1
+    assert spark.table(names(tables.QUARANTINE)).where(f"source_file = '{path}'").count() == 1
+    again = module_lake.run("ingest", date(2030, 1, 1), "run-paths-2", settings=elsewhere)
+    assert again.files == 0  # seen: not read again

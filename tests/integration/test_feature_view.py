@@ -12,9 +12,21 @@ import pytest
 
 from athlete_platform.features.feature_view import FeatureView
 from athlete_platform.features.rolling import FEATURE_COLUMNS
-from athlete_platform.lakehouse.schemas import ROLLING_FEATURES, ensure_table
+from athlete_platform.lakehouse.ddl import ensure_table
+from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(module_lake):
+    return module_lake.settings
+
+
+@pytest.fixture(scope="module")
+def names(module_lake):
+    return module_lake.names
+
 
 PREFIX = "fvtest_"
 A, B, LEAK, VERSIONED = (PREFIX + s for s in ("a", "b", "leak", "versioned"))
@@ -30,10 +42,10 @@ def feature_row(athlete_id: str, feature_date: dt.date, **values: float) -> tupl
     """A full table row: every feature 1 (counts 1) unless given."""
     row = {"athlete_id": athlete_id, "feature_date": feature_date, "computed_at": dt.datetime(2024, 6, 1)}
     row["_run_id"] = "test_feature_view"
-    for column in ROLLING_FEATURES.columns:
+    for column in ATHLETE_ROLLING_FEATURES.columns:
         if column.name not in row:
             row[column.name] = values.get(column.name, 1 if column.type == "INT" else 1.0)
-    return tuple(row[c] for c in ROLLING_FEATURES.column_names)
+    return tuple(row[c] for c in ATHLETE_ROLLING_FEATURES.column_names)
 
 
 def leak_rows() -> list[tuple]:
@@ -52,12 +64,14 @@ def leak_rows() -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def feature_table(spark, names) -> str:
-    table = ensure_table(spark, names, ROLLING_FEATURES)
+    table = ensure_table(spark, names, ATHLETE_ROLLING_FEATURES)
     spark.sql(f"DELETE FROM {table} WHERE athlete_id LIKE '{PREFIX}%'")
     rows = [feature_row(A, day(3, d), ctl=float(d)) for d in range(1, 11)]
     rows += [feature_row(B, day(3, d), ctl=100.0 + d) for d in range(1, 5)]
     rows += leak_rows()
-    spark.createDataFrame(rows, ROLLING_FEATURES.struct()).write.format("delta").mode("append").saveAsTable(table)
+    spark.createDataFrame(rows, ATHLETE_ROLLING_FEATURES.struct()).write.format("delta").mode("append").saveAsTable(
+        table
+    )
     return table
 
 
@@ -146,9 +160,9 @@ def test_training_data_rejects_labels_with_feature_column_names(spark, names, fe
 
 
 def test_time_travel_reads_the_pinned_version(spark, names, feature_table):
-    spark.createDataFrame([feature_row(VERSIONED, day(4, 1), ctl=10.0)], ROLLING_FEATURES.struct()).write.format(
-        "delta"
-    ).mode("append").saveAsTable(feature_table)
+    spark.createDataFrame(
+        [feature_row(VERSIONED, day(4, 1), ctl=10.0)], ATHLETE_ROLLING_FEATURES.struct()
+    ).write.format("delta").mode("append").saveAsTable(feature_table)
     pinned = FeatureView(spark, names)
     before = pinned.table_version
     spark.sql(f"UPDATE {feature_table} SET ctl = 20.0 WHERE athlete_id = '{VERSIONED}'")

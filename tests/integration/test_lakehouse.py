@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import deltalake
 import pytest
 
 from athlete_platform.lakehouse.bootstrap import bootstrap_namespace, list_namespace
-from athlete_platform.lakehouse.tables import SCHEMAS, TableId
+from athlete_platform.lakehouse.tables import SCHEMAS
 
 pytestmark = pytest.mark.integration
 
 ROWS = [("s1", "ath_0001", 3600.0), ("s2", "ath_0001", 1800.0), ("s3", "ath_0002", 2700.0)]
+
+Probe = namedtuple("Probe", "schema name")  # a table the tests create by hand
 
 
 def test_namespace_has_every_schema_and_bootstrap_is_idempotent(spark, names):
@@ -21,7 +25,7 @@ def test_namespace_has_every_schema_and_bootstrap_is_idempotent(spark, names):
 
 
 def test_merge_twice_is_idempotent_and_table_is_standard_delta(spark, names):
-    table = names(TableId("bronze", "merge_probe"))
+    table = names(Probe("bronze", "merge_probe"))
     spark.sql(f"DROP TABLE IF EXISTS {table}")
     spark.sql(f"CREATE TABLE {table} (session_id STRING, athlete_id STRING, duration_s DOUBLE) USING DELTA")
     source = spark.createDataFrame(ROWS, "session_id string, athlete_id string, duration_s double")
@@ -51,7 +55,7 @@ def test_merge_twice_is_idempotent_and_table_is_standard_delta(spark, names):
 
 
 def test_time_travel_by_version(spark, names):
-    table = names(TableId("bronze", "merge_probe_tt"))
+    table = names(Probe("bronze", "merge_probe_tt"))
     spark.sql(f"CREATE OR REPLACE TABLE {table} (k INT) USING DELTA")
     spark.sql(f"INSERT INTO {table} VALUES (1)")
     spark.sql(f"INSERT INTO {table} VALUES (2)")
@@ -60,7 +64,7 @@ def test_time_travel_by_version(spark, names):
 
 
 def test_change_data_feed_reads_through_catalog_name(spark, names):
-    table = names(TableId("silver", "cdf_probe"))
+    table = names(Probe("silver", "cdf_probe"))
     spark.sql(
         f"CREATE OR REPLACE TABLE {table} (k INT, v STRING) USING DELTA "
         "TBLPROPERTIES (delta.enableChangeDataFeed = true)"

@@ -20,45 +20,49 @@ from mlflow import MlflowClient
 from athlete_platform.config import SampleDataSettings
 from athlete_platform.errors import PlatformError
 from athlete_platform.features.feature_view import FeatureView
-from athlete_platform.features.pipeline import run_feature_pipeline
 from athlete_platform.inference import batch
-from athlete_platform.ingestion.bronze import run_bronze
-from athlete_platform.ingestion.silver import run_silver
-from athlete_platform.lakehouse import tables as t
+from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.delta import current_version
-from athlete_platform.lakehouse.schemas import ALL_SPECS, ATHLETE_PREDICTIONS
-from athlete_platform.pipelines import generate_sample_data
-from athlete_platform.training.pipeline import CHALLENGER, CHAMPION, run_training
+from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION
+from athlete_platform.lakehouse.tables import ATHLETE_PREDICTIONS, FEATURE_PIPELINE_TABLES
 from tests import airflow_services as af
-from tests.conftest import free_port
+from tests.conftest import free_port, generate_sample
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2030, 1, 1)
+
+@pytest.fixture(scope="module")
+def settings(module_lake):
+    return module_lake.settings
 
 
 @pytest.fixture(scope="module")
-def lake(spark, names, settings):
+def names(module_lake):
+    return module_lake.names
+
+
+@pytest.fixture(scope="module")
+def lake(spark, names, settings, module_lake):
     """A year of data for 40 athletes (enough races to train), through features."""
     bigger = settings.model_copy(
         update={"sample_data": SampleDataSettings(seed=11, n_athletes=40, n_days=300, start_date=date(2024, 1, 1))}
     )
-    for spec in (*ALL_SPECS, ATHLETE_PREDICTIONS):
-        spark.sql(f"DROP TABLE IF EXISTS {names(spec.id)}")
+    for spec in (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS):
+        spark.sql(f"DROP TABLE IF EXISTS {names(spec)}")
     shutil.rmtree(bigger.landing_path, ignore_errors=True)
     shutil.rmtree(bigger.mlflow_path, ignore_errors=True)
-    generate_sample_data(bigger)
+    generate_sample(bigger)
     run_date = bigger.sample_data.last_date
-    run_bronze(spark, names, bigger.landing_path, "t-1", NOW)
-    run_silver(spark, names, run_date, "t-1", NOW)
-    run_feature_pipeline(spark, names, run_date, "t-1", NOW)
+    module_lake.run("ingest", date(2030, 1, 1), "t-1", settings=bigger)
+    module_lake.run("silver", run_date, "t-1")
+    module_lake.run("features", run_date, "t-1")
     return bigger, run_date
 
 
 @pytest.fixture(scope="module")
-def first_training(spark, names, lake):
+def first_training(spark, names, lake, module_lake):
     settings, run_date = lake
-    return run_training(spark, names, settings, run_date, "train-1")
+    return module_lake.run("train", run_date, "train-1", settings=settings)
 
 
 def test_first_model_beats_both_baselines_and_is_champion(first_training):
@@ -87,9 +91,9 @@ def test_run_records_params_metrics_lineage_and_signature(first_training):
     assert info.signature is not None and info.saved_input_example_info is not None
 
 
-def test_worse_model_does_not_move_the_champion(spark, names, lake, first_training):
+def test_worse_model_does_not_move_the_champion(spark, names, lake, first_training, module_lake):
     settings, run_date = lake
-    worse = run_training(spark, names, settings, run_date, "train-2", params_override={"n_estimators": 2})
+    worse = module_lake.run("train", run_date, "train-2", settings=settings, xgb_params={"n_estimators": 2})
     assert not worse.promoted
     assert "not promoted" in worse.decision
     client = MlflowClient()
@@ -97,14 +101,14 @@ def test_worse_model_does_not_move_the_champion(spark, names, lake, first_traini
     assert str(client.get_model_version_by_alias(worse.model_name, CHALLENGER).version) == worse.version
 
 
-def test_batch_inference_as_of_is_idempotent_and_traceable(spark, names, lake, first_training):
+def test_batch_inference_as_of_is_idempotent_and_traceable(spark, names, lake, first_training, module_lake):
     settings, run_date = lake
-    predictions = names(t.ATHLETE_PREDICTIONS)
-    first = batch.run_batch_inference(spark, names, settings, "inf-1", NOW, as_of=run_date)
-    athletes = spark.table(names(t.ATHLETE_ROLLING_FEATURES)).select("athlete_id").distinct().count()
+    predictions = names(tables.ATHLETE_PREDICTIONS)
+    first = module_lake.run("predict", run_date, "inf-1", settings=settings)
+    athletes = spark.table(names(tables.ATHLETE_ROLLING_FEATURES)).select("athlete_id").distinct().count()
     assert first.rows == athletes * 4
     before = spark.table(predictions).count()
-    batch.run_batch_inference(spark, names, settings, "inf-2", NOW, as_of=run_date)
+    module_lake.run("predict", run_date, "inf-2", settings=settings)
     assert spark.table(predictions).count() == before
     last_merge = spark.sql(f"DESCRIBE HISTORY {predictions} LIMIT 1").first()
     assert last_merge.operationMetrics.get("numTargetRowsUpdated", "0") == "0"
@@ -115,25 +119,25 @@ def test_batch_inference_as_of_is_idempotent_and_traceable(spark, names, lake, f
     assert all(r.predicted_finish_time_s > 0 and r.feature_table_version == first.feature_table_version for r in rows)
 
 
-def test_feature_table_version_on_a_row_reproduces_the_prediction(spark, names, lake):
+def test_feature_table_version_on_a_row_reproduces_the_prediction(spark, names, lake, module_lake):
     settings, run_date = lake
-    row = spark.table(names(t.ATHLETE_PREDICTIONS)).orderBy("athlete_id", "race_distance_m").first()
+    row = spark.table(names(tables.ATHLETE_PREDICTIONS)).orderBy("athlete_id", "race_distance_m").first()
     # Change the feature table afterwards: the pinned version must still give the same answer.
-    run_feature_pipeline(spark, names, run_date + timedelta(days=2), "t-2", NOW)
+    module_lake.run("features", run_date + timedelta(days=2), "t-2")
     view = FeatureView(spark, names, version=row.feature_table_version)
     features = view.get_batch_data(row.as_of_date, row.as_of_date).where(f"athlete_id = '{row.athlete_id}'")
-    rows = batch.scoring_rows(features, spark.table(names(t.RACES)), spark.table(names(t.ATHLETES)))
-    model = batch.fetch_champion(settings, names(t.TIME_ESTIMATOR))
+    rows = batch.scoring_rows(features, spark.table(names(tables.RACES)), spark.table(names(tables.ATHLETES)))
+    model = batch.fetch_champion(settings, names(tables.TIME_ESTIMATOR))
     again = batch.score(spark, rows, model).where(f"race_distance_m = {row.race_distance_m}").first()
     assert again.predicted_finish_time_s == pytest.approx(row.predicted_finish_time_s, rel=1e-9)
 
 
-def test_range_mode_scores_every_athlete_day(spark, names, lake):
+def test_range_mode_scores_every_athlete_day(spark, names, lake, module_lake):
     settings, run_date = lake
     start = run_date - timedelta(days=2)
-    result = batch.run_batch_inference(spark, names, settings, "inf-3", NOW, start=start, end=run_date)
+    result = module_lake.run("predict", run_date, "inf-3", settings=settings, start=start, end=run_date)
     expected = (
-        spark.table(names(t.ATHLETE_ROLLING_FEATURES))
+        spark.table(names(tables.ATHLETE_ROLLING_FEATURES))
         .where(f"feature_date BETWEEN DATE'{start}' AND DATE'{run_date}'")
         .count()
     )
@@ -143,11 +147,13 @@ def test_range_mode_scores_every_athlete_day(spark, names, lake):
 def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, names, lake):
     settings, run_date = lake
     features = FeatureView(spark, names).get_batch_data(run_date - timedelta(days=60), run_date)
-    rows = batch.scoring_rows(features, spark.table(names(t.RACES)), spark.table(names(t.ATHLETES))).repartition(8)
+    rows = batch.scoring_rows(
+        features, spark.table(names(tables.RACES)), spark.table(names(tables.ATHLETES))
+    ).repartition(8)
     loads = spark.sparkContext.accumulator(0)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "200")
     try:
-        champion = batch.fetch_champion(settings, names(t.TIME_ESTIMATOR))
+        champion = batch.fetch_champion(settings, names(tables.TIME_ESTIMATOR))
         # A fresh shipped name, so no worker has it cached from earlier tests.
         model = dataclasses.replace(champion, version=f"{champion.version}-loadtest")
         scored = batch.score(spark, rows, model, load_counter=loads).count()
@@ -158,12 +164,12 @@ def test_model_is_loaded_once_per_python_worker_not_per_batch(spark, names, lake
     assert 1 <= loads.value <= 2  # ... one load per Python worker (local[2]: at most two workers)
 
 
-def test_missing_champion_and_empty_window_are_clear_errors(spark, names, lake):
-    settings, _ = lake
+def test_missing_champion_and_empty_window_are_clear_errors(spark, names, lake, module_lake):
+    settings, run_date = lake
     with pytest.raises(PlatformError, match="no 'champion' version yet.*training pipeline"):
         batch.fetch_champion(settings, "uc_athlete_data.ml.no_such_model")
     with pytest.raises(PlatformError, match="No feature rows from 2001-01-01 to 2001-01-31"):
-        batch.run_batch_inference(spark, names, settings, "inf-x", NOW, start=date(2001, 1, 1), end=date(2001, 1, 31))
+        module_lake.run("predict", run_date, "inf-x", settings=settings, start=date(2001, 1, 1), end=date(2001, 1, 31))
 
 
 # --- Orchestration: the same lakehouse driven by real Airflow, spark-submit and a cluster ---
@@ -193,7 +199,7 @@ def test_readme_spark_submit_command_runs_verbatim(spark, names, lake):
         ["bash", "-c", f"{setup}\n{line}"], cwd=HOME, env=env, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    latest = spark.sql(f"SELECT max(feature_date) FROM {names(t.ATHLETE_ROLLING_FEATURES)}").first()[0]
+    latest = spark.sql(f"SELECT max(feature_date) FROM {names(tables.ATHLETE_ROLLING_FEATURES)}").first()[0]
     assert latest == date(2024, 12, 30)
 
 
@@ -207,15 +213,15 @@ def cluster(settings):
     standalone.down()
 
 
-def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, cluster):
+def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, cluster, module_lake):
     from athlete_platform.lakehouse.submit import spark_submit_command
 
     settings, run_date = lake
     env = os.environ.copy()
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    features = names(t.ATHLETE_ROLLING_FEATURES)
-    predictions = names(t.ATHLETE_PREDICTIONS)
-    batch.run_batch_inference(spark, names, settings, "local", NOW, as_of=run_date)  # local mode first
+    features = names(tables.ATHLETE_ROLLING_FEATURES)
+    predictions = names(tables.ATHLETE_PREDICTIONS)
+    module_lake.run("predict", run_date, "local", settings=settings)  # local mode first
     local = {
         (r.athlete_id, r.race_distance_m): r.predicted_finish_time_s
         for r in spark.table(predictions).where(f"as_of_date = DATE'{run_date}'").collect()
@@ -265,7 +271,7 @@ def test_airflow_dags_test_training(spark, names, lake, airflow_home):
     """The training DAG for a date registers a new version; the gate leaves a champion."""
     _, day = lake
     client = MlflowClient()
-    model = names(t.TIME_ESTIMATOR)
+    model = names(tables.TIME_ESTIMATOR)
     before = {v.version for v in client.search_model_versions(f"name = '{model}'")}
     af.dags_test(airflow_home, TRAINING_DAG, day)
     added = {v.version for v in client.search_model_versions(f"name = '{model}'")} - before
@@ -350,7 +356,7 @@ def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowSe
     return services
 
 
-def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names, lake, airflow_home):
+def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names, lake, airflow_home, module_lake):
     """Acceptance: a 3-day backfill (the real scheduler) leaves the same rows as 3 daily runs;
     the features asset it publishes triggers inference; `airflow dags test` of inference for
     that date again changes nothing."""
@@ -358,22 +364,22 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names,
     exports = settings.landing_path / "app_export"
     shift = BACKFILL_DAYS[0] - (run_date - timedelta(days=5))
     files = {day: shifted_export(exports / f"{day - shift}.jsonl", shift) for day in BACKFILL_DAYS}
-    tables = [names(spec.id) for spec in ALL_SPECS]
+    tables = [names(spec) for spec in FEATURE_PIPELINE_TABLES]
     start_versions = {table: current_version(spark, table) for table in tables}
 
     # The reference: three daily runs, each once its day's export has landed.
     for day in BACKFILL_DAYS:
         (exports / f"{day}.jsonl").write_text(files[day])
-        run_bronze(spark, names, settings.landing_path, f"daily-{day}", NOW)
-        assert run_silver(spark, names, day, f"daily-{day}", NOW).reconciles
-        run_feature_pipeline(spark, names, day, f"daily-{day}", NOW)
+        module_lake.run("ingest", date(2030, 1, 1), f"daily-{day}", settings=settings)
+        assert module_lake.run("silver", day, f"daily-{day}").reconciles
+        module_lake.run("features", day, f"daily-{day}")
     daily_versions = {table: current_version(spark, table) for table in tables}
-    assert spark.table(names(t.SESSIONS)).where("session_id LIKE '%-later'").count() > 20
+    assert spark.table(names(tables.SESSIONS)).where("session_id LIKE '%-later'").count() > 20
 
     # Back to before those days, with all three exports landed (late): Airflow backfills them.
     for table in tables:
         spark.sql(f"RESTORE TABLE {table} TO VERSION AS OF {start_versions[table]}")
-    features, predictions = names(t.ATHLETE_ROLLING_FEATURES), names(t.ATHLETE_PREDICTIONS)
+    features, predictions = names(tables.ATHLETE_ROLLING_FEATURES), names(tables.ATHLETE_PREDICTIONS)
     assert spark.table(features).where(f"feature_date >= DATE'{BACKFILL_DAYS[0]}'").count() == 0
     services = backfill_with_airflow(airflow_home, BACKFILL_DAYS)
 

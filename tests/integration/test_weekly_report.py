@@ -14,16 +14,30 @@ import datetime as dt
 
 import pytest
 
-from athlete_platform.inference.weekly_report import SUMMARY_COLUMNS, run_weekly_report, weekly_summary
-from athlete_platform.lakehouse.schemas import (
+from athlete_platform.lakehouse.ddl import ensure_table
+from athlete_platform.lakehouse.step import StepContext
+from athlete_platform.lakehouse.tables import (
     ATHLETE_PREDICTIONS,
+    ATHLETE_ROLLING_FEATURES,
     ATHLETE_WEEKLY_REPORT,
-    ROLLING_FEATURES,
     SESSIONS,
-    ensure_table,
 )
+from athlete_platform.reporting import weekly_report
+from athlete_platform.reporting.weekly_report import WeeklyReportStep
+from athlete_platform.reporting.weekly_summary import SUMMARY_COLUMNS, weekly_summary
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(module_lake):
+    return module_lake.settings
+
+
+@pytest.fixture(scope="module")
+def names(module_lake):
+    return module_lake.names
+
 
 PREFIX = "wrtest_"
 A, B, C = PREFIX + "a", PREFIX + "b", PREFIX + "c"
@@ -47,9 +61,9 @@ def days(first: dt.date, last: dt.date) -> list[dt.date]:
 def feature_row(athlete_id: str, day: dt.date, daily_load: float, state: dict | None) -> tuple:
     row = {"athlete_id": athlete_id, "feature_date": day, "daily_load": daily_load, **(state or DECOY)}
     row |= {"computed_at": dt.datetime(2024, 3, 20), "_run_id": "test_weekly_report"}
-    for column in ROLLING_FEATURES.columns:
+    for column in ATHLETE_ROLLING_FEATURES.columns:
         row.setdefault(column.name, 1 if column.type == "INT" else 1.0)
-    return tuple(row[c] for c in ROLLING_FEATURES.column_names)
+    return tuple(row[c] for c in ATHLETE_ROLLING_FEATURES.column_names)
 
 
 def state(ctl, atl, tsb, acwr_rolling, acwr_ewma, monotony_7d) -> dict:
@@ -154,13 +168,13 @@ def delete_ours(spark, tables: list[str]) -> None:
 @pytest.fixture(scope="module")
 def report_tables(spark, names):
     sessions = ensure_table(spark, names, SESSIONS)
-    features = ensure_table(spark, names, ROLLING_FEATURES)
+    features = ensure_table(spark, names, ATHLETE_ROLLING_FEATURES)
     predictions = ensure_table(spark, names, ATHLETE_PREDICTIONS)
     report = ensure_table(spark, names, ATHLETE_WEEKLY_REPORT)
     tables = [sessions, features, predictions, report]
     delete_ours(spark, tables)
     spark.createDataFrame(SESSION_ROWS, SESSIONS.struct()).writeTo(sessions).append()
-    spark.createDataFrame(feature_rows(), ROLLING_FEATURES.struct()).writeTo(features).append()
+    spark.createDataFrame(feature_rows(), ATHLETE_ROLLING_FEATURES.struct()).writeTo(features).append()
     prediction_rows = [
         (
             A,
@@ -178,7 +192,7 @@ def report_tables(spark, names):
     ]
     spark.createDataFrame(prediction_rows, ATHLETE_PREDICTIONS.struct()).writeTo(predictions).append()
     yield {"sessions": sessions, "features": features, "report": report}
-    # Leave the shared tables as we found them; run_weekly_report also reported every other
+    # Leave the shared tables as we found them; the report step also reported every other
     # athlete in the shared feature table, so drop the report rows our runs wrote too.
     delete_ours(spark, tables)
     spark.sql(f"DELETE FROM {report} WHERE _run_id LIKE 'wrtest-run-%'")
@@ -231,8 +245,23 @@ def report_snapshot(spark, table: str) -> list[tuple]:
     return sorted((tuple(r) for r in frame.select(*columns).collect()), key=repr)
 
 
-def test_run_weekly_report_writes_rows_and_pages_and_reruns_change_nothing(spark, names, report_tables, tmp_path):
-    first = run_weekly_report(spark, names, RUN_DATE, "wrtest-run-1", NOW, tmp_path)
+def run_step(settings, spark, names, run_id: str, now: dt.datetime, output_dir, monkeypatch):
+    """The report step for RUN_DATE, its lineage clock fixed at `now`, pages under `output_dir`."""
+    monkeypatch.setattr(weekly_report, "wall_clock", lambda: now)
+    ctx = StepContext(
+        settings=settings.model_copy(update={"output_dir": output_dir}),
+        spark=spark,
+        names=names,
+        run_date=RUN_DATE,
+        run_id=run_id,
+    )
+    return WeeklyReportStep().run(ctx)
+
+
+def test_run_weekly_report_writes_rows_and_pages_and_reruns_change_nothing(
+    settings, spark, names, report_tables, tmp_path, monkeypatch
+):
+    first = run_step(settings, spark, names, "wrtest-run-1", NOW, tmp_path, monkeypatch)
 
     stored = spark.table(report_tables["report"]).where(f"athlete_id LIKE '{PREFIX}%'").collect()
     assert_rows_equal(as_tuples(stored), EXPECTED)
@@ -257,7 +286,7 @@ def test_run_weekly_report_writes_rows_and_pages_and_reruns_change_nothing(spark
     assert "no predictions yet" in page_b and "<td>2024-03-04</td>" in page_b
 
     before = report_snapshot(spark, report_tables["report"])
-    second = run_weekly_report(spark, names, RUN_DATE, "wrtest-run-2", NOW + dt.timedelta(hours=1), tmp_path)
+    second = run_step(settings, spark, names, "wrtest-run-2", NOW + dt.timedelta(hours=1), tmp_path, monkeypatch)
     assert second.rows == first.rows
     assert report_snapshot(spark, report_tables["report"]) == before
     # Unchanged rows are not rewritten: they keep the first run's lineage.

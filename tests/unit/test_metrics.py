@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from athlete_platform.domain import physiology as phys
 from athlete_platform.features import metrics as m
 
 K7 = 1.0 - math.exp(-1.0 / 7.0)
@@ -26,8 +27,8 @@ K42 = 1.0 - math.exp(-1.0 / 42.0)
 
 
 def test_constants() -> None:
-    assert m.TRIMP_COEFFICIENTS["M"] == (0.64, 1.92)
-    assert m.TRIMP_COEFFICIENTS["F"] == (0.86, 1.67)
+    assert phys.TRIMP_COEFFICIENTS["M"] == (0.64, 1.92)
+    assert phys.TRIMP_COEFFICIENTS["F"] == (0.86, 1.67)
     assert (m.ATL_DAYS, m.CTL_DAYS) == (7, 42)
     assert (m.ACWR_ACUTE_DAYS, m.ACWR_CHRONIC_DAYS) == (7, 28)
     # Taylor series of 1 - exp(-x): x - x^2/2 + x^3/6 - x^4/24 ...
@@ -45,13 +46,13 @@ def test_constants() -> None:
 def test_trimp_male_hand_computed() -> None:
     # 60 min, rest 60, max 190, avg 151 -> x = 91/130 = 0.7
     # 60 * 0.7 * 0.64 * exp(1.344) = 26.88 * 3.83430... = 103.0673
-    got = m.trimp(3600, 151, 60, 190, "M")
+    got = phys.trimp(3600, 151, 60, 190, "M")
     assert got == pytest.approx(103.0673353, abs=1e-6)
 
 
 def test_trimp_female_hand_computed() -> None:
     # 60 * 0.7 * 0.86 * exp(1.169) = 36.12 * 3.21877... = 116.2621
-    got = m.trimp(3600, 151, 60, 190, "F")
+    got = phys.trimp(3600, 151, 60, 190, "F")
     assert got == pytest.approx(116.2620539, abs=1e-6)
 
 
@@ -65,7 +66,7 @@ def test_trimp_vectorised_series_and_edge_cases() -> None:
             "sex": ["M", "F", "M", "F", "M"],
         }
     )
-    got = m.trimp(df.duration_s, df.avg_hr, df.hr_rest, df.hr_max, df.sex)
+    got = phys.trimp(df.duration_s, df.avg_hr, df.hr_rest, df.hr_max, df.sex)
     assert isinstance(got, np.ndarray)
     assert got.shape == (5,)
     assert got[0] == pytest.approx(103.0673353, abs=1e-6)
@@ -81,11 +82,11 @@ def test_trimp_vectorised_series_and_edge_cases() -> None:
 
 def test_trimp_rejects_bad_sex_and_hr_bounds() -> None:
     with pytest.raises(ValueError):
-        m.trimp(3600, 150, 60, 190, "X")
+        phys.trimp(3600, 150, 60, 190, "X")
     with pytest.raises(ValueError):
-        m.trimp([3600, 3600], [150, 150], 60, 190, ["M", None])
+        phys.trimp([3600, 3600], [150, 150], 60, 190, ["M", None])
     with pytest.raises(ValueError):
-        m.trimp(3600, 150, 190, 190, "M")
+        phys.trimp(3600, 150, 190, 190, "M")
 
 
 # --------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def test_impute_median_of_previous_28_days() -> None:
     ]
     duration_s = [3600, 1800, 2400, 600, 1200, 600, 600]
     trimp = [120.0, 90.0, np.nan, 100.0, np.nan, np.nan, np.nan]
-    load, imputed = m.impute_missing_loads(day, duration_s, trimp)
+    load, imputed = phys.impute_missing_loads(day, duration_s, trimp)
     np.testing.assert_allclose(load, [120.0, 90.0, 100.0, 100.0, 60.0, 65.0, 30.0], rtol=1e-12)
     assert imputed.tolist() == [False, False, True, False, True, True, True]
 
@@ -115,7 +116,7 @@ def test_impute_without_history_gives_zero() -> None:
     day = np.array(["2024-03-01", "2024-03-01", "2024-04-15"], dtype="datetime64[D]")
     # first session has no HR and no previous HR session -> 0; same-day HR not used
     # last session is 45 days after the only HR session -> 0
-    load, imputed = m.impute_missing_loads(day, [3600, 1800, 3000], [np.nan, 50.0, np.nan])
+    load, imputed = phys.impute_missing_loads(day, [3600, 1800, 3000], [np.nan, 50.0, np.nan])
     np.testing.assert_array_equal(load, [0.0, 50.0, 0.0])
     assert imputed.tolist() == [True, False, True]
 
@@ -123,7 +124,7 @@ def test_impute_without_history_gives_zero() -> None:
 def test_impute_ignores_imputed_sessions_in_pool() -> None:
     day = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"])
     # day 2 has no HR (imputed to 30 min * 4 = 120); day 3 must use only day-1 rate 4
-    load, imputed = m.impute_missing_loads(
+    load, imputed = phys.impute_missing_loads(
         pd.Series(day), pd.Series([900, 1800, 600]), pd.Series([60.0, np.nan, np.nan])
     )
     np.testing.assert_allclose(load, [60.0, 120.0, 40.0], rtol=1e-12)
@@ -368,35 +369,35 @@ def _vdot_by_hand(distance_m: float, time_s: float) -> float:
 def test_vdot_5k_in_20_minutes() -> None:
     # v = 250 m/min: VO2 = -4.6 + 45.5645 + 6.5 = 47.4645
     # %max(20) = 0.8 + 0.1894393 e^-0.25556 + 0.2989558 e^-3.86521 = 0.952983
-    got = m.vdot(5000, 1200)
+    got = phys.vdot(5000, 1200)
     assert got == pytest.approx(47.4645 / 0.9529831, abs=1e-4)
     assert got == pytest.approx(49.8, abs=0.1)
     assert got == pytest.approx(_vdot_by_hand(5000, 1200), rel=1e-12)
 
 
 def test_vdot_vectorised() -> None:
-    got = m.vdot(np.array([5000.0, 10000.0, 42195.0]), np.array([1200.0, 2400.0, 10800.0]))
+    got = phys.vdot(np.array([5000.0, 10000.0, 42195.0]), np.array([1200.0, 2400.0, 10800.0]))
     expected = [_vdot_by_hand(5000, 1200), _vdot_by_hand(10000, 2400), _vdot_by_hand(42195, 10800)]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
-    assert np.isnan(m.vdot(0.0, 1200.0))
+    assert np.isnan(phys.vdot(0.0, 1200.0))
 
 
 def test_daniels_time_round_trips_vdot() -> None:
     dist = np.array([1500.0, 5000.0, 10000.0, 21097.5, 42195.0])
     times = np.array([300.0, 1200.0, 2700.0, 5400.0, 14400.0])
     v = np.array([_vdot_by_hand(d, t) for d, t in zip(dist, times, strict=True)])
-    got = m.daniels_time_s(v, dist)
+    got = phys.daniels_time_s(v, dist)
     np.testing.assert_allclose(got, times, rtol=0, atol=1e-6)
     # VDOT 49.8 over 10 km: the solved time reproduces the target by hand
-    t10 = m.daniels_time_s(49.8, 10000.0)
+    t10 = phys.daniels_time_s(49.8, 10000.0)
     assert _vdot_by_hand(10000.0, t10) == pytest.approx(49.8, abs=1e-8)
     assert 2400 < t10 < 2520  # ~41:30
-    assert np.isnan(m.daniels_time_s(-1.0, 5000.0))
+    assert np.isnan(phys.daniels_time_s(-1.0, 5000.0))
 
 
 def test_riegel_example() -> None:
     # 10 km in 40:00 -> half marathon: 2400 * 2.10975^1.06 = 5295.37 s (~1:28:15)
-    assert m.riegel_time_s(2400.0, 10000.0, 21097.5) == pytest.approx(5295.3674, abs=1e-3)
+    assert phys.riegel_time_s(2400.0, 10000.0, 21097.5) == pytest.approx(5295.3674, abs=1e-3)
     # doubling the distance multiplies time by 2^1.06 = 2.0849315
-    got = m.riegel_time_s(np.array([1200.0, 600.0]), 5000.0, 10000.0)
+    got = phys.riegel_time_s(np.array([1200.0, 600.0]), 5000.0, 10000.0)
     np.testing.assert_allclose(got, [1200 * 2.0849315, 600 * 2.0849315], rtol=1e-7)

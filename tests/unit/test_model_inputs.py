@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from athlete_platform.errors import PlatformError
+from athlete_platform.features import model_inputs as mi
 from athlete_platform.inference.batch import ChampionModel, check_signature
-from athlete_platform.training import model_inputs as mi
 from athlete_platform.training.pipeline import error_metrics, evaluate, is_heldout_athlete, split_rows
 
 

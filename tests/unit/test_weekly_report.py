@@ -1,4 +1,4 @@
-"""Unit tests for the pure parts of athlete_platform.inference.weekly_report (no Spark).
+"""Unit tests for the pure parts of the weekly report (athlete_platform.reporting; no Spark).
 
 Flag rules are checked exactly at and just past each threshold (strict inequalities); the
 Spark flag expression is built from the same FLAG_RULES and is checked in the integration test.
@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from athlete_platform.inference import weekly_report as wr
-from athlete_platform.lakehouse.schemas import ATHLETE_WEEKLY_REPORT
+from athlete_platform.lakehouse.tables import ATHLETE_WEEKLY_REPORT
+from athlete_platform.reporting import html as report_html
+from athlete_platform.reporting import weekly_summary as ws
 
 NAN = float("nan")
 RUN_DATE = dt.date(2024, 3, 13)  # a Wednesday
@@ -28,18 +29,18 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
     [(0, "0:00:00"), (59.4, "0:00:59"), (5025, "1:23:45"), (3599.6, "1:00:00"), (11130, "3:05:30"), (None, "–")],
 )
 def test_format_duration_is_h_mm_ss(seconds, text):
-    assert wr.format_duration(seconds) == text
+    assert report_html.format_duration(seconds) == text
 
 
 def test_format_duration_nan_is_a_dash():
-    assert wr.format_duration(NAN) == "–"
+    assert report_html.format_duration(NAN) == "–"
 
 
 @pytest.mark.parametrize(
     ("pace", "text"), [(240.0, "4:00/km"), (299.6, "5:00/km"), (263.78, "4:24/km"), (59.0, "0:59/km"), (NAN, "–")]
 )
 def test_format_pace_is_m_ss_per_km(pace, text):
-    assert wr.format_pace(pace) == text
+    assert report_html.format_pace(pace) == text
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_format_pace_is_m_ss_per_km(pace, text):
     [(5000.0, "5K"), (10000.0, "10K"), (21097.5, "Half"), (21097.0, "Half"), (42195.0, "Marathon"), (15000.0, "15 km")],
 )
 def test_distance_label(metres, label):
-    assert wr.distance_label(metres) == label
+    assert report_html.distance_label(metres) == label
 
 
 @pytest.mark.parametrize(
@@ -61,11 +62,11 @@ def test_distance_label(metres, label):
     ],
 )
 def test_week_start_is_the_iso_monday(day, monday):
-    assert wr.week_start_of(day) == monday
+    assert ws.week_start_of(day) == monday
 
 
 def test_thresholds_are_the_published_values():
-    assert (wr.ACWR_HIGH, wr.ACWR_LOW, wr.MONOTONY_HIGH, wr.FORM_VERY_LOW) == (1.5, 0.8, 2.0, -30.0)
+    assert (ws.ACWR_HIGH, ws.ACWR_LOW, ws.MONOTONY_HIGH, ws.FORM_VERY_LOW) == (1.5, 0.8, 2.0, -30.0)
 
 
 CALM = {"acwr_rolling": 1.0, "monotony_7d": 1.0, "tsb": 0.0}
@@ -89,22 +90,22 @@ CALM = {"acwr_rolling": 1.0, "monotony_7d": 1.0, "tsb": 0.0}
     ],
 )
 def test_flags_at_thresholds(change, flags):
-    assert wr.week_flags({**CALM, **change}) == flags
+    assert ws.week_flags({**CALM, **change}) == flags
 
 
 def test_summary_columns_are_the_report_table_without_lineage():
     expected = [c for c in ATHLETE_WEEKLY_REPORT.column_names if c not in ("computed_at", "_run_id")]
-    assert expected == wr.SUMMARY_COLUMNS
+    assert expected == ws.SUMMARY_COLUMNS
 
 
 def test_page_file_name_keeps_safe_ids_and_defuses_others():
-    assert wr.page_file_name("ath_0001") == "ath_0001.html"
-    odd = wr.page_file_name("../etc/passwd")
+    assert report_html.page_file_name("ath_0001") == "ath_0001.html"
+    odd = report_html.page_file_name("../etc/passwd")
     assert "/" not in odd and not odd.startswith(".") and odd.endswith(".html")
-    assert odd == wr.page_file_name("../etc/passwd")  # stable across runs
-    assert wr.page_file_name("a/b") != wr.page_file_name("a_b")
-    assert wr.page_file_name("index") != "index.html"  # never overwrites the index page
-    assert re.fullmatch(r"[A-Za-z0-9_.-]+", wr.page_file_name("<script>"))
+    assert odd == report_html.page_file_name("../etc/passwd")  # stable across runs
+    assert report_html.page_file_name("a/b") != report_html.page_file_name("a_b")
+    assert report_html.page_file_name("index") != "index.html"  # never overwrites the index page
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", report_html.page_file_name("<script>"))
 
 
 def week(start: dt.date, flags: list[str], **values) -> dict:
@@ -167,7 +168,7 @@ def test_athlete_page_is_self_contained_with_weeks_newest_first_and_predictions(
     weeks = pd.DataFrame(
         [week(dt.date(2024, 3, 4), []), week(dt.date(2024, 3, 11), ["acwr_high", "form_very_low"], tsb=-31.25)]
     )
-    page = wr.render_athlete_page("a1", weeks, chart_days(), predictions(), RUN_DATE, NOW)
+    page = report_html.render_athlete_page("a1", weeks, chart_days(), predictions(), RUN_DATE, NOW)
 
     assert embedded_png(page).startswith(PNG_MAGIC)
     assert "<link" not in page and "<script" not in page  # nothing fetched from elsewhere
@@ -187,26 +188,26 @@ def test_athlete_page_is_self_contained_with_weeks_newest_first_and_predictions(
 def test_athlete_page_without_predictions_says_so(missing):
     none = None if missing is None else predictions().iloc[0:0]
     weeks = pd.DataFrame([week(dt.date(2024, 3, 11), [])])
-    page = wr.render_athlete_page("a1", weeks, chart_days(), none, RUN_DATE, NOW)
+    page = report_html.render_athlete_page("a1", weeks, chart_days(), none, RUN_DATE, NOW)
     assert "no predictions yet" in page
 
 
 def test_text_is_html_escaped():
     evil = '<script>alert("x")</script>'
     weeks = pd.DataFrame([week(dt.date(2024, 3, 11), [], athlete_id=evil)])
-    page = wr.render_athlete_page(evil, weeks, chart_days(evil), None, RUN_DATE, NOW)
+    page = report_html.render_athlete_page(evil, weeks, chart_days(evil), None, RUN_DATE, NOW)
     assert evil not in page and "&lt;script&gt;" in page
 
 
 def test_missing_values_render_as_dashes():
     weeks = pd.DataFrame([week(dt.date(2024, 3, 11), [], acwr_rolling=NAN, monotony_7d=None, weekly_load=NAN)])
-    table = wr.weeks_table(weeks)
+    table = report_html.weeks_table(weeks)
     assert table.count("<td>–</td>") == 3
 
 
 def test_chart_without_data_is_still_a_png():
     empty = chart_days().iloc[0:0]
-    assert wr.pmc_chart_png(empty, "a1", RUN_DATE).startswith(PNG_MAGIC)
+    assert report_html.pmc_chart_png(empty, "a1", RUN_DATE).startswith(PNG_MAGIC)
 
 
 def test_render_reports_writes_a_page_per_athlete_and_an_index(tmp_path):
@@ -214,11 +215,11 @@ def test_render_reports_writes_a_page_per_athlete_and_an_index(tmp_path):
         [week(dt.date(2024, 3, 11), ["acwr_low"]), week(dt.date(2024, 3, 11), [], athlete_id="b/2", sessions=0)]
     )
     chart = pd.concat([chart_days("a1"), chart_days("b/2", days=10)])
-    index = wr.render_reports(weeks, chart, predictions("a1"), RUN_DATE, NOW, tmp_path / "reports")
+    index = report_html.render_reports(weeks, chart, predictions("a1"), RUN_DATE, NOW, tmp_path / "reports")
 
     assert index == tmp_path / "reports" / "index.html"
     pages = sorted(p.name for p in (tmp_path / "reports").iterdir())
-    other = wr.page_file_name("b/2")
+    other = report_html.page_file_name("b/2")
     assert pages == sorted(["a1.html", other, "index.html"])
     text = index.read_text()
     assert '<a href="a1.html">a1</a>' in text and f'href="{other}"' in text and "acwr_low" in text

@@ -25,29 +25,24 @@ carried state gives bit-for-bit the same output as a full recompute.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from athlete_platform.domain.arrays import as_days, as_float_array
 
 __all__ = [
-    "TRIMP_COEFFICIENTS",
     "ATL_DAYS",
     "CTL_DAYS",
     "ACWR_ACUTE_DAYS",
     "ACWR_CHRONIC_DAYS",
     "MONOTONY_DAYS",
-    "IMPUTATION_LOOKBACK_DAYS",
-    "RIEGEL_EXPONENT",
     "K_ATL",
     "K_CTL",
     "LAMBDA_ACUTE",
     "LAMBDA_CHRONIC",
     "FEATURE_NAMES",
-    "trimp",
-    "impute_missing_loads",
     "to_daily_load",
     "banister_k",
     "ewma_lambda",
@@ -57,20 +52,11 @@ __all__ = [
     "acwr_ewma_states",
     "LoadState",
     "compute",
-    "vdot",
-    "daniels_time_s",
-    "riegel_time_s",
 ]
 
 # --------------------------------------------------------------------------
 # Constants
 # --------------------------------------------------------------------------
-
-#: Banister TRIMP coefficients ``(a, b)`` per sex: ``minutes * x * a * exp(b*x)``.
-TRIMP_COEFFICIENTS: Mapping[str, tuple[float, float]] = {
-    "M": (0.64, 1.92),
-    "F": (0.86, 1.67),
-}
 
 #: Time constant (days) of the acute training load (fatigue).
 ATL_DAYS: int = 7
@@ -82,11 +68,6 @@ ACWR_ACUTE_DAYS: int = 7
 ACWR_CHRONIC_DAYS: int = 28
 #: Window (days) for training monotony and strain.
 MONOTONY_DAYS: int = 7
-#: Look-back (days d-28..d-1) for the TRIMP-per-minute median used to impute.
-IMPUTATION_LOOKBACK_DAYS: int = 28
-#: Riegel fatigue exponent.
-RIEGEL_EXPONENT: float = 1.06
-
 #: Number of past daily loads a :class:`LoadState` carries (chronic window - 1).
 _CARRIED_LOADS: int = ACWR_CHRONIC_DAYS - 1
 
@@ -131,150 +112,6 @@ LAMBDA_CHRONIC: float = ewma_lambda(ACWR_CHRONIC_DAYS)
 # --------------------------------------------------------------------------
 
 
-def _as_float_array(values: Any) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
-
-
-def _maybe_scalar(result: np.ndarray) -> np.ndarray | float:
-    return float(result) if result.ndim == 0 else result
-
-
-def trimp(
-    duration_s: Any,
-    avg_hr: Any,
-    hr_rest: Any,
-    hr_max: Any,
-    sex: Any,
-) -> np.ndarray | float:
-    """Banister TRIMP of one or many sessions (vectorised, broadcasting).
-
-    ``TRIMP = minutes * x * a * exp(b * x)`` with ``minutes = duration_s / 60``
-    and heart-rate reserve fraction ``x = (avg_hr - hr_rest) / (hr_max - hr_rest)``;
-    ``(a, b) = (0.64, 1.92)`` for ``sex == 'M'`` and ``(0.86, 1.67)`` for ``'F'``.
-
-    Clipping choice: ``x`` is **not** clipped into ``[0, 1]``.  The only
-    exception is ``x < 0`` (average HR below resting HR), which gives a load
-    of exactly 0.  An ``avg_hr`` above ``hr_max`` (``x > 1``) is used as is.
-
-    Missing values: NaN ``avg_hr`` (or NaN duration / HR bounds) gives NaN.
-
-    Args:
-        duration_s: Session duration in seconds.
-        avg_hr: Average heart rate of the session (bpm), NaN when unknown.
-        hr_rest: Athlete's resting heart rate (bpm).
-        hr_max: Athlete's maximum heart rate (bpm); must exceed ``hr_rest``.
-        sex: ``'M'`` or ``'F'`` (scalar or array-like).
-
-    Returns:
-        A float64 array of the broadcast shape (a ``float`` for all-scalar input).
-
-    Raises:
-        ValueError: for a sex value other than ``'M'``/``'F'`` or ``hr_max <= hr_rest``.
-    """
-    dur = _as_float_array(duration_s)
-    hr = _as_float_array(avg_hr)
-    rest = _as_float_array(hr_rest)
-    hmax = _as_float_array(hr_max)
-    sex_arr = np.asarray(sex, dtype=object)
-
-    is_m = sex_arr == "M"
-    is_f = sex_arr == "F"
-    bad = ~(is_m | is_f)
-    if np.any(bad):
-        raise ValueError(f"sex must be 'M' or 'F', got {sorted(set(map(repr, np.atleast_1d(sex_arr[bad]))))}")
-    if np.any(hmax <= rest):
-        raise ValueError("hr_max must be greater than hr_rest")
-
-    a = np.where(is_m, TRIMP_COEFFICIENTS["M"][0], TRIMP_COEFFICIENTS["F"][0])
-    b = np.where(is_m, TRIMP_COEFFICIENTS["M"][1], TRIMP_COEFFICIENTS["F"][1])
-    minutes = dur / 60.0
-    x = (hr - rest) / (hmax - rest)
-    with np.errstate(over="ignore", invalid="ignore"):
-        load = minutes * x * a * np.exp(b * x)
-    # x < 0 -> 0 load; NaN x stays NaN because NaN < 0 is False.
-    result = np.where(x < 0, 0.0, load).astype(np.float64)
-    return _maybe_scalar(result)
-
-
-def _as_days(day: Any) -> np.ndarray:
-    """Convert dates / datetimes / strings to a 1-D ``datetime64[D]`` array."""
-    arr = np.asarray(day)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    if arr.dtype.kind == "M":
-        out = arr.astype("datetime64[D]")
-    else:
-        idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(arr, dtype=object)))
-        if idx.tz is not None:
-            raise ValueError("timezone-aware timestamps are ambiguous; pass local calendar dates")
-        out = idx.to_numpy().astype("datetime64[D]")
-    if np.any(np.isnat(out)):
-        raise ValueError("session days must not contain missing values (NaT)")
-    return out
-
-
-def impute_missing_loads(
-    day: Any,
-    duration_s: Any,
-    trimp: Any,
-    lookback_days: int = IMPUTATION_LOOKBACK_DAYS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fill the load of sessions without heart rate, for one athlete.
-
-    A session is "without HR" when its ``trimp`` is NaN.  Its load becomes
-    ``minutes * median(TRIMP per minute)`` over the athlete's sessions *with*
-    HR whose start day lies in ``d-lookback_days .. d-1`` (strictly before the
-    session's day ``d``; same-day sessions are excluded), or 0 when there is
-    no such session.  The median of an even count is the mean of the two
-    middle values.  Sessions with HR but a non-positive duration have no
-    defined rate and are left out of the median pool; imputed loads never
-    feed the pool.
-
-    Args:
-        day: Session days (``datetime64``, ``datetime.date``, timestamps or
-            ISO strings; timezone-naive local dates).  Any order.
-        duration_s: Session durations in seconds.
-        trimp: Session TRIMP, NaN when no HR was recorded.
-        lookback_days: Size of the look-back window (default 28).
-
-    Returns:
-        ``(load, imputed)``: float64 loads and a boolean flag (True where the
-        load was imputed), both aligned with the input order.
-    """
-    days = _as_days(day).astype(np.int64)
-    dur = _as_float_array(duration_s).reshape(-1)
-    tr = _as_float_array(trimp).reshape(-1)
-    if not (days.shape == dur.shape == tr.shape):
-        raise ValueError("day, duration_s and trimp must have the same length")
-    if lookback_days < 1:
-        raise ValueError("lookback_days must be >= 1")
-
-    minutes = dur / 60.0
-    missing = np.isnan(tr)
-    pool = ~missing & np.isfinite(minutes) & (minutes > 0)
-    order = np.argsort(days[pool], kind="stable")
-    pool_days = days[pool][order]
-    pool_rate = (tr[pool] / minutes[pool])[order]
-
-    query = days[missing]
-    lo = np.searchsorted(pool_days, query - lookback_days, side="left")
-    hi = np.searchsorted(pool_days, query, side="left")
-    counts = hi - lo
-    rate = np.zeros(query.shape, dtype=np.float64)
-    has = counts > 0
-    if np.any(has):
-        width = int(counts.max())
-        offsets = np.arange(width)
-        idx = lo[has, None] + offsets[None, :]
-        valid = offsets[None, :] < counts[has, None]
-        vals = np.where(valid, pool_rate[np.minimum(idx, pool_rate.size - 1)], np.nan)
-        rate[has] = np.nanmedian(vals, axis=1)
-
-    load = tr.copy()
-    load[missing] = minutes[missing] * rate
-    return load, missing.copy()
-
-
 def to_daily_load(
     day: Any,
     load: Any,
@@ -292,12 +129,12 @@ def to_daily_load(
     Raises:
         ValueError: if a session falls before ``start_day``.
     """
-    days = _as_days(day)
-    values = _as_float_array(load).reshape(-1)
+    days = as_days(day)
+    values = as_float_array(load).reshape(-1)
     if days.shape != values.shape:
         raise ValueError("day and load must have the same length")
-    first = _as_days([start_day])[0] if start_day is not None else None
-    last = _as_days([end_day])[0] if end_day is not None else None
+    first = as_days([start_day])[0] if start_day is not None else None
+    last = as_days([end_day])[0] if end_day is not None else None
     if days.size:
         first = days.min() if first is None else first
         last = days.max() if last is None else max(last, days.max())
@@ -329,7 +166,7 @@ def ewma_states(daily_load: np.ndarray, k: float, initial: float = 0.0) -> np.nd
     """
     if not 0.0 < k <= 1.0:
         raise ValueError(f"k must be in (0, 1], got {k!r}")
-    loads = _as_float_array(daily_load)
+    loads = as_float_array(daily_load)
     if loads.ndim != 1:
         raise ValueError("daily_load must be one-dimensional")
     out = []
@@ -443,7 +280,7 @@ def compute(daily_load: np.ndarray, state: LoadState | None = None) -> tuple[dic
         ``compute(b, compute(a, s)[1])`` appended to ``compute(a, s)`` exactly.
     """
     state = LoadState.initial() if state is None else state
-    load = _as_float_array(daily_load)
+    load = as_float_array(daily_load)
     if load.ndim != 1:
         raise ValueError("daily_load must be one-dimensional")
     if not np.all(np.isfinite(load)) or np.any(load < 0):
@@ -503,79 +340,3 @@ def compute(daily_load: np.ndarray, state: LoadState | None = None) -> tuple[dic
         days_processed=state.days_processed + n,
     )
     return features, new_state
-
-
-# --------------------------------------------------------------------------
-# Race performance
-# --------------------------------------------------------------------------
-
-
-def _daniels_vo2(v_m_per_min: np.ndarray) -> np.ndarray:
-    return -4.60 + 0.182258 * v_m_per_min + 0.000104 * v_m_per_min**2
-
-
-def _daniels_pct_max(t_min: np.ndarray) -> np.ndarray:
-    return 0.8 + 0.1894393 * np.exp(-0.012778 * t_min) + 0.2989558 * np.exp(-0.1932605 * t_min)
-
-
-def vdot(distance_m: Any, time_s: Any) -> np.ndarray | float:
-    """Daniels–Gilbert VDOT of a race (vectorised).
-
-    ``v = distance_m / (time_s/60)`` (m/min), ``t = time_s/60`` (min),
-    ``VO2 = -4.60 + 0.182258 v + 0.000104 v^2``,
-    ``%max = 0.8 + 0.1894393 e^(-0.012778 t) + 0.2989558 e^(-0.1932605 t)``,
-    ``VDOT = VO2 / %max``.  Non-positive distance or time gives NaN.
-    """
-    d = _as_float_array(distance_m)
-    t_s = _as_float_array(time_s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_min = t_s / 60.0
-        v = d / t_min
-        result = _daniels_vo2(v) / _daniels_pct_max(t_min)
-    result = np.where((d > 0) & (t_s > 0), result, np.nan)
-    return _maybe_scalar(np.asarray(result, dtype=np.float64))
-
-
-#: Speed (m/min) at which the Daniels VO2 polynomial is 0 (positive root).
-_V_ZERO_VO2: float = (-0.182258 + math.sqrt(0.182258**2 + 4 * 0.000104 * 4.60)) / (2 * 0.000104)
-
-
-def daniels_time_s(vdot_value: Any, distance_m: Any, tol_s: float = 1e-7) -> np.ndarray | float:
-    """Race time (s) at which :func:`vdot` of ``distance_m`` equals ``vdot_value``.
-
-    For a fixed distance VDOT strictly decreases with time wherever the VO2
-    polynomial is positive (its log-elasticity w.r.t. time is below -1 while
-    that of ``%max`` is above -0.25), so the root is unique and is found by
-    vectorised bisection on ``(0, distance / v0]`` where ``v0`` is the speed of
-    zero VO2.  Converges to ``tol_s`` (default 1e-7 s).  Non-positive or NaN
-    inputs give NaN.
-    """
-    target = _as_float_array(vdot_value)
-    d = _as_float_array(distance_m)
-    target, d = np.broadcast_arrays(target, d)
-    ok = np.isfinite(target) & np.isfinite(d) & (target > 0) & (d > 0)
-    tgt = np.where(ok, target, 1.0)
-    dist = np.where(ok, d, 1.0)
-
-    hi = dist / _V_ZERO_VO2 * 60.0  # VDOT(hi) == 0 < target
-    lo = hi * 1e-9  # VDOT(lo) is astronomically large > target
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        too_fast = np.asarray(vdot(dist, mid)) > tgt  # still above target -> go slower
-        lo = np.where(too_fast, mid, lo)
-        hi = np.where(too_fast, hi, mid)
-        if np.all(hi - lo <= tol_s):
-            break
-    result = np.where(ok, 0.5 * (lo + hi), np.nan)
-    return _maybe_scalar(np.asarray(result, dtype=np.float64))
-
-
-def riegel_time_s(t1_s: Any, d1_m: Any, d2_m: Any) -> np.ndarray | float:
-    """Riegel prediction ``T2 = T1 * (D2 / D1) ** 1.06`` (vectorised; NaN for non-positive inputs)."""
-    t1 = _as_float_array(t1_s)
-    d1 = _as_float_array(d1_m)
-    d2 = _as_float_array(d2_m)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = t1 * (d2 / d1) ** RIEGEL_EXPONENT
-    result = np.where((t1 > 0) & (d1 > 0) & (d2 > 0), result, np.nan)
-    return _maybe_scalar(np.asarray(result, dtype=np.float64))

@@ -7,7 +7,7 @@ Incremental by design. For each athlete the run computes only days `start..run_d
           athlete is new or its history changed before the first session.
 The carried state (ATL, CTL, the two ACWR EWMAs, the last 27 daily loads) is read back
 from the feature rows of the 27 days before `start`, so no history is rescanned; the result
-equals a full recompute (tested). `full_refresh=True` recomputes every athlete from scratch.
+equals a full recompute (tested). `--full-refresh` recomputes every athlete from scratch.
 
 The per-athlete computation is `rolling.athlete_daily_features` (pure pandas), run with
 `groupBy(athlete_id).applyInPandas` over one tagged frame holding the athlete's plan, its
@@ -17,21 +17,24 @@ sessions and races of the window, and its prior feature rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from athlete_platform.errors import SetupError
 from athlete_platform.features import rolling
-from athlete_platform.lakehouse import schemas
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.delta import current_version, table_properties
+from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from athlete_platform.lakehouse.tables import TableNames
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +58,13 @@ def _ddl(columns: list[tuple[str, str]]) -> str:
 
 
 def _output_columns() -> list[tuple[str, str]]:
-    by_name = {c.name: c.type for c in schemas.ROLLING_FEATURES.columns}
+    by_name = {c.name: c.type for c in tables.ATHLETE_ROLLING_FEATURES.columns}
     return [("athlete_id", "STRING")] + [(c, by_name[c]) for c in rolling.FEATURE_COLUMNS]
 
 
 def _tagged_columns() -> list[tuple[str, str]]:
     """Schema of the one frame per athlete: kind + date + plan + session + race + prior columns."""
-    session_types = {c.name: c.type for c in schemas.SESSIONS.columns}
+    session_types = {c.name: c.type for c in tables.SESSIONS.columns}
     prior = [(n, t) for n, t in _output_columns() if n not in ("athlete_id", "feature_date")]
     return [
         ("kind", "STRING"),
@@ -201,66 +204,101 @@ def drop_stale_rows(spark: SparkSession, features_table: str, sessions: DataFram
     spark.catalog.dropTempView("_ap_first_sessions")
 
 
-def run_feature_pipeline(
-    spark: SparkSession,
-    names: TableNames,
-    run_date: date,
-    run_id: str,
-    now: datetime,
-    full_refresh: bool = False,
-) -> FeatureCounts:
-    """Compute and MERGE the feature rows up to `run_date` (idempotent for a run date)."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class FeatureInputs:
+    sessions: DataFrame  # silver.sessions at `sessions_version`, up to the run date
+    races: DataFrame
+    features: DataFrame | None  # stored rows up to the run date (None: full refresh)
+    dirty_from: DataFrame | None  # per athlete, the earliest day silver changed since last time
+    run_date: date
+    sessions_version: int
+    recorded_version: str | None
+    full_refresh: bool
+    covers_all: bool  # no stored row after the run date (not a backfill of an earlier day)
 
-    sessions_table = names(schemas.SESSIONS.id)
-    if not spark.catalog.tableExists(sessions_table):
-        from athlete_platform.errors import SetupError
 
-        raise SetupError(f"{sessions_table} does not exist yet: run the silver job first (`athlete-platform silver`).")
-    features_table = schemas.ensure_table(spark, names, schemas.ROLLING_FEATURES)
-    races_table = names(schemas.RACES.id)
-    version = current_version(spark, sessions_table)
-    recorded = table_properties(spark, features_table).get(SOURCE_VERSION_PROPERTY)
-    # Without a recorded source version the stored rows cannot be trusted to be current.
-    full_refresh = full_refresh or recorded is None
+@dataclass(frozen=True)
+class FeatureOutputs:
+    plan: DataFrame  # cached; per athlete the days to compute
+    features: DataFrame  # the recomputed rows
+    inputs: FeatureInputs
 
-    sessions = (
-        spark.read.format("delta")
-        .option("versionAsOf", version)
-        .table(sessions_table)
-        .where(F.col("session_date") <= F.lit(run_date))
-    )
-    races = spark.table(races_table).where(F.col("race_date") <= F.lit(run_date))
-    features = None if full_refresh else spark.table(features_table).where(F.col("feature_date") <= F.lit(run_date))
-    dirty = None
-    if not full_refresh and int(recorded) < version:
-        dirty = changed_athletes_since(spark, sessions_table, int(recorded), version)
 
-    # Rows after run_date (a backfill for an earlier day) are not recomputed by this run, so
-    # the source version must then stay where it was: the next later run still sees the changes.
-    stored_until = spark.table(features_table).agg(F.max("feature_date")).first()[0]
-    covers_all = stored_until is None or stored_until <= run_date
-    plan = plan_athletes(sessions, features, dirty, run_date).cache()
-    athletes = plan.count()
-    rows = 0
-    if athletes:
-        computed = compute_features(tagged_inputs(plan, sessions, races, features))
-        stamped = computed.select("*", utc_timestamp(now).alias("computed_at"), F.lit(run_id).alias("_run_id")).cache()
-        rows = stamped.count()
-        merge_upsert(spark, features_table, stamped, ["athlete_id", "feature_date"])
-        stamped.unpersist()
-    plan.unpersist()
-    if full_refresh or dirty is not None:
-        # Silver changed (or no trusted state): an athlete may have lost its first sessions, or all.
-        drop_stale_rows(spark, features_table, sessions, run_date)
-    if recorded != str(version) and covers_all:
-        spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ('{SOURCE_VERSION_PROPERTY}' = '{version}')")
-    log.info(
-        "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d)",
-        run_date,
-        athletes,
-        rows,
-        "full refresh" if full_refresh else "incremental",
-        version,
-    )
-    return FeatureCounts(athletes, rows, full_refresh, version)
+def feature_transform(
+    sessions: DataFrame, races: DataFrame, features: DataFrame | None, dirty_from: DataFrame | None, run_date: date
+) -> tuple[DataFrame, DataFrame]:
+    """Pure transform: (per-athlete plan, the feature rows of the planned days)."""
+    plan = plan_athletes(sessions, features, dirty_from, run_date)
+    return plan, compute_features(tagged_inputs(plan, sessions, races, features))
+
+
+class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
+    """silver.sessions + silver.races -> feature_store.athlete_rolling_features (incremental)."""
+
+    def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> FeatureInputs:
+        from pyspark.sql import functions as F
+
+        spark, run_date = ctx.spark, ctx.run_date
+        sessions_table = ctx.names(tables.SESSIONS)
+        if not spark.catalog.tableExists(sessions_table):
+            raise SetupError(
+                f"{sessions_table} does not exist yet: run the silver job first (`athlete-platform silver`)."
+            )
+        features_table = ensure_table(spark, ctx.names, tables.ATHLETE_ROLLING_FEATURES)
+        version = current_version(spark, sessions_table)
+        recorded = table_properties(spark, features_table).get(SOURCE_VERSION_PROPERTY)
+        # Without a recorded source version the stored rows cannot be trusted to be current.
+        full_refresh = bool(params.get("full_refresh")) or recorded is None
+        sessions = (
+            spark.read.format("delta")
+            .option("versionAsOf", version)
+            .table(sessions_table)
+            .where(F.col("session_date") <= F.lit(run_date))
+        )
+        races = spark.table(ctx.names(tables.RACES)).where(F.col("race_date") <= F.lit(run_date))
+        features = None if full_refresh else spark.table(features_table).where(F.col("feature_date") <= F.lit(run_date))
+        dirty = None
+        if not full_refresh and int(recorded) < version:
+            dirty = changed_athletes_since(spark, sessions_table, int(recorded), version)
+        # Rows after run_date (a backfill for an earlier day) are not recomputed by this run, so
+        # the source version must then stay where it was: the next later run still sees the changes.
+        stored_until = spark.table(features_table).agg(F.max("feature_date")).first()[0]
+        covers_all = stored_until is None or stored_until <= run_date
+        return FeatureInputs(sessions, races, features, dirty, run_date, version, recorded, full_refresh, covers_all)
+
+    def transform(self, inputs: FeatureInputs) -> FeatureOutputs:
+        plan, features = feature_transform(
+            inputs.sessions, inputs.races, inputs.features, inputs.dirty_from, inputs.run_date
+        )
+        return FeatureOutputs(plan.cache(), features, inputs)
+
+    def load(self, ctx: StepContext, out: FeatureOutputs) -> FeatureCounts:
+        from pyspark.sql import functions as F
+
+        spark, inputs = ctx.spark, out.inputs
+        features_table = ctx.names(tables.ATHLETE_ROLLING_FEATURES)
+        athletes = out.plan.count()
+        rows = 0
+        if athletes:  # an empty MERGE would still commit a version
+            stamped = out.features.select(
+                "*", utc_timestamp(wall_clock()).alias("computed_at"), F.lit(ctx.run_id).alias("_run_id")
+            ).cache()
+            rows = stamped.count()
+            merge_upsert(spark, features_table, stamped, tables.ATHLETE_ROLLING_FEATURES.keys)
+            stamped.unpersist()
+        out.plan.unpersist()
+        if inputs.full_refresh or inputs.dirty_from is not None:
+            # Silver changed (or no trusted state): an athlete may have lost its first sessions, or all.
+            drop_stale_rows(spark, features_table, inputs.sessions, inputs.run_date)
+        version = inputs.sessions_version
+        if inputs.recorded_version != str(version) and inputs.covers_all:
+            spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ('{SOURCE_VERSION_PROPERTY}' = '{version}')")
+        log.info(
+            "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d)",
+            inputs.run_date,
+            athletes,
+            rows,
+            "full refresh" if inputs.full_refresh else "incremental",
+            version,
+        )
+        return FeatureCounts(athletes, rows, inputs.full_refresh, version)

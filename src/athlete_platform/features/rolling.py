@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from athlete_platform.features import metrics
-from athlete_platform.lakehouse.schemas import ROLLING_FEATURES
+from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES
 
 __all__ = [
     "FEATURE_COLUMNS",
@@ -37,7 +37,7 @@ __all__ = [
 
 _NOT_FEATURES = frozenset({"athlete_id", "computed_at", "_run_id"})
 #: Columns returned by :func:`athlete_daily_features`, in table order (``feature_date`` first).
-FEATURE_COLUMNS: list[str] = [c for c in ROLLING_FEATURES.column_names if c not in _NOT_FEATURES]
+FEATURE_COLUMNS: list[str] = [c for c in ATHLETE_ROLLING_FEATURES.column_names if c not in _NOT_FEATURES]
 #: Feature columns returned as int32 (Spark INT); every other feature is float64 (NaN = null).
 INT_COLUMNS: tuple[str, ...] = ("sessions_7d", "sessions_28d", "days_since_last_session", "history_days")
 

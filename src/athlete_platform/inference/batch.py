@@ -16,30 +16,36 @@ import functools
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from athlete_platform.domain.distances import RACE_DISTANCES_M
 from athlete_platform.errors import PlatformError
-from athlete_platform.lakehouse import schemas
-from athlete_platform.lakehouse import tables as t
-from athlete_platform.training import model_inputs as mi
+from athlete_platform.features import model_inputs as mi
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.ddl import ensure_table
+from athlete_platform.lakehouse.models import (
+    CHAMPION,
+    configure_mlflow,
+    download,
+    require_alias,
+    signature_input_names,
+)
+from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 
 if TYPE_CHECKING:
     import xgboost as xgb
     from pyspark.sql import DataFrame, SparkSession
 
     from athlete_platform.config import Settings
-    from athlete_platform.lakehouse.tables import TableNames
 
 log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
 PREDICTION_KEYS = ["athlete_id", "as_of_date", "race_distance_m"]
 SCORED_SCHEMA = "athlete_id string, as_of_date date, race_distance_m double, predicted_finish_time_s double"
 
@@ -69,29 +75,18 @@ class InferenceResult:
 
 
 def fetch_champion(settings: Settings, model_name: str) -> ChampionModel:
-    """Download the champion's model file and read its signature (clear error if none)."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from athlete_platform.training.pipeline import configure_mlflow
-
+    """Resolve the champion alias once, then download and read the signature of that version."""
     configure_mlflow(settings)
-    try:
-        version = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        raise PlatformError(
-            f"Model {model_name} has no '{CHAMPION}' version yet, so there is nothing to score with. "
-            "Run the training pipeline first (`athlete-platform train --run-date D`)."
-        ) from None
-    folder = Path(tempfile.mkdtemp(prefix="athlete-platform-model-"))
-    mlflow.artifacts.download_artifacts(f"models:/{model_name}@{CHAMPION}", dst_path=str(folder))
+    ref = require_alias(
+        model_name,
+        CHAMPION,
+        "There is nothing to score with: run the training pipeline first (`athlete-platform train`).",
+    )
+    folder = download(ref, Path(tempfile.mkdtemp(prefix="athlete-platform-model-")))
     model_file = next(folder.rglob("model.ubj"), None) or next(folder.rglob("model.*"), None)
     if model_file is None:
-        raise PlatformError(f"The champion v{version.version} of {model_name} has no XGBoost model file.")
-    signature = mlflow.models.get_model_info(f"models:/{model_name}@{CHAMPION}").signature
-    inputs = tuple(signature.inputs.input_names()) if signature else ()
-    return ChampionModel(model_name, str(version.version), model_file, inputs)
+        raise PlatformError(f"The champion v{ref.version} of {model_name} has no XGBoost model file.")
+    return ChampionModel(model_name, ref.version, model_file, signature_input_names(ref))
 
 
 def check_signature(model: ChampionModel) -> None:
@@ -147,9 +142,7 @@ def scoring_rows(features: DataFrame, races: DataFrame, athletes: DataFrame) -> 
     """Pure transform: feature rows x standard distances + profile + latest race so far."""
     from pyspark.sql import functions as F
 
-    from athlete_platform.training.dataset import ATHLETE_COLUMNS
-
-    distances = features.sparkSession.createDataFrame([(d,) for d in mi.RACE_DISTANCES_M], "distance_m double")
+    distances = features.sparkSession.createDataFrame([(d,) for d in RACE_DISTANCES_M], "distance_m double")
     days = features.select("athlete_id", "feature_date")
     previous = (
         days.join(races.select("athlete_id", "race_date", "session_id", "distance_m", "finish_time_s"), "athlete_id")
@@ -166,7 +159,7 @@ def scoring_rows(features: DataFrame, races: DataFrame, athletes: DataFrame) -> 
     )
     return (
         features.join(previous, ["athlete_id", "feature_date"], "left")
-        .join(athletes.select(*ATHLETE_COLUMNS), "athlete_id")
+        .join(athletes.select(*mi.PROFILE_COLUMNS), "athlete_id")
         .crossJoin(distances)
         .withColumn("as_of_date", F.col("feature_date"))
         # The prediction is for a race the day after the features' day.
@@ -184,69 +177,106 @@ def score(spark: SparkSession, rows: DataFrame, model: ChampionModel, load_count
     return rows.select(*dict.fromkeys(needed)).mapInPandas(body, SCORED_SCHEMA)
 
 
-def run_batch_inference(
-    spark: SparkSession,
-    names: TableNames,
-    settings: Settings,
-    run_id: str,
-    now: datetime,
-    start: date | None = None,
-    end: date | None = None,
-    as_of: date | None = None,
-) -> InferenceResult:
-    """Score a time range (start..end) or the latest row per athlete (as_of); MERGE into gold."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class InferenceInputs:
+    features: DataFrame  # feature rows to score
+    races: DataFrame
+    athletes: DataFrame
+    model: ChampionModel
+    feature_table_version: int
+    window: str  # for messages: "as of D" or "from D1 to D2"
+    run_id: str
 
-    from athlete_platform.features.feature_view import FeatureView
-    from athlete_platform.lakehouse.writes import LINEAGE_COLUMNS, merge_upsert, utc_timestamp
 
-    if (as_of is None) == (start is None or end is None):
-        raise PlatformError("Give either --as-of D, or --start D1 and --end D2 (not both).")
-    model = fetch_champion(settings, names(t.TIME_ESTIMATOR))
-    check_signature(model)
-    view = FeatureView(spark, names)
-    if as_of:
-        reached = view.get_batch_data(as_of, as_of).limit(1).count()
-        if not reached:
+@dataclass(frozen=True)
+class ScoredPredictions:
+    frame: DataFrame  # rows for gold.athlete_predictions (without scored_at)
+    inputs: InferenceInputs
+
+
+class BatchInferenceStep(Step[InferenceInputs, ScoredPredictions, InferenceResult]):
+    """feature view -> champion time estimator -> gold.athlete_predictions.
+
+    Mode: `--start D1 --end D2` scores every athlete-day in the range; otherwise the latest row
+    per athlete as of `--as-of`, which defaults to the run date (decided here, once).
+    """
+
+    def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> InferenceInputs:
+        from athlete_platform.features.feature_view import FeatureView
+
+        start, end, as_of = params.get("start"), params.get("end"), params.get("as_of")
+        if (start is None) != (end is None) or (start is not None and as_of is not None):
+            raise PlatformError("Give either --as-of D, or --start D1 and --end D2 (not both).")
+        if start is None:
+            as_of = as_of or ctx.run_date
+        spark, names = ctx.spark, ctx.names
+        model = fetch_champion(ctx.settings, names(tables.TIME_ESTIMATOR))
+        check_signature(model)
+        view = FeatureView(spark, names)
+        if as_of and not view.get_batch_data(as_of, as_of).limit(1).count():
             raise PlatformError(
-                f"{names(t.ATHLETE_ROLLING_FEATURES)} has no rows for {as_of}: run the feature pipeline "
+                f"{names(tables.ATHLETE_ROLLING_FEATURES)} has no rows for {as_of}: run the feature pipeline "
                 f"with --run-date {as_of} first (predictions as of a day need that day's features)."
             )
-    features = view.get_latest(as_of) if as_of else view.get_batch_data(start, end)
-    window = f"as of {as_of}" if as_of else f"from {start} to {end}"
-    rows = scoring_rows(features, spark.table(names(t.RACES)), spark.table(names(t.ATHLETES)))
-    scored = (
-        score(spark, rows, model)
-        .select(
-            *PREDICTION_KEYS,
+        features = view.get_latest(as_of) if as_of else view.get_batch_data(start, end)
+        window = f"as of {as_of}" if as_of else f"from {start} to {end}"
+        return InferenceInputs(
+            features,
+            spark.table(names(tables.RACES)),
+            spark.table(names(tables.ATHLETES)),
+            model,
+            view.table_version,
+            window,
+            ctx.run_id,
+        )
+
+    def transform(self, inputs: InferenceInputs) -> ScoredPredictions:
+        from pyspark.sql import functions as F
+
+        model = inputs.model
+        rows = scoring_rows(inputs.features, inputs.races, inputs.athletes)
+        frame = score(inputs.features.sparkSession, rows, model).select(
+            *tables.ATHLETE_PREDICTIONS.keys,
             "predicted_finish_time_s",
             (F.col("predicted_finish_time_s") / (F.col("race_distance_m") / 1000.0)).alias("predicted_pace_s_per_km"),
             F.lit(model.name).alias("model_name"),
             F.lit(model.version).alias("model_version"),
-            F.lit(view.table_version).cast("bigint").alias("feature_table_version"),
-            F.lit(run_id).alias("run_id"),
-            utc_timestamp(now).alias("scored_at"),
+            F.lit(inputs.feature_table_version).cast("bigint").alias("feature_table_version"),
+            F.lit(inputs.run_id).alias("run_id"),
         )
-        .cache()
-    )
-    count = scored.count()
-    if count == 0:
+        return ScoredPredictions(frame, inputs)
+
+    def load(self, ctx: StepContext, predictions: ScoredPredictions) -> InferenceResult:
+        from athlete_platform.lakehouse.writes import LINEAGE_COLUMNS, merge_upsert, utc_timestamp
+
+        spark, names = ctx.spark, ctx.names
+        inputs = predictions.inputs
+        scored = predictions.frame.select("*", utc_timestamp(wall_clock()).alias("scored_at")).cache()
+        count = scored.count()
+        if count == 0:
+            scored.unpersist()
+            raise PlatformError(
+                f"No feature rows {inputs.window} in {names(tables.ATHLETE_ROLLING_FEATURES)}: run the feature "
+                "pipeline for those dates first, or pick dates that have features."
+            )
+        table = ensure_table(spark, names, tables.ATHLETE_PREDICTIONS)
+        merge_upsert(
+            spark,
+            table,
+            scored,
+            tables.ATHLETE_PREDICTIONS.keys,
+            ignore_changes_in=(*LINEAGE_COLUMNS, "run_id", "scored_at"),
+        )
+        athletes = scored.select("athlete_id").distinct().count()
         scored.unpersist()
-        raise PlatformError(
-            f"No feature rows {window} in {names(t.ATHLETE_ROLLING_FEATURES)}: run the feature pipeline "
-            "for those dates first, or pick dates that have features."
+        model = inputs.model
+        log.info(
+            "batch inference %s: %d predictions for %d athletes with %s v%s (feature table v%d)",
+            inputs.window,
+            count,
+            athletes,
+            model.name,
+            model.version,
+            inputs.feature_table_version,
         )
-    table = schemas.ensure_table(spark, names, schemas.ATHLETE_PREDICTIONS)
-    merge_upsert(spark, table, scored, PREDICTION_KEYS, ignore_changes_in=(*LINEAGE_COLUMNS, "run_id", "scored_at"))
-    athletes = scored.select("athlete_id").distinct().count()
-    scored.unpersist()
-    log.info(
-        "batch inference %s: %d predictions for %d athletes with %s v%s (feature table v%d)",
-        window,
-        count,
-        athletes,
-        model.name,
-        model.version,
-        view.table_version,
-    )
-    return InferenceResult(count, athletes, model.version, view.table_version)
+        return InferenceResult(count, athletes, model.version, inputs.feature_table_version)

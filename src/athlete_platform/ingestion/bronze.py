@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from athlete_platform.errors import SetupError
 from athlete_platform.ingestion.device_files import (
     SUPPORTED_FORMATS,
     DeviceFileError,
@@ -26,19 +28,21 @@ from athlete_platform.ingestion.device_files import (
     parse_device_file,
     sha256_of,
 )
-from athlete_platform.lakehouse import schemas
+from athlete_platform.ingestion.quarantine import quarantine_rows
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.ddl import ensure_table
+from athlete_platform.lakehouse.sql import sql_string_list
+from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import (
     insert_missing,
     merge_upsert,
     replace_slice,
-    sql_string_list,
     utc_timestamp,
 )
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from athlete_platform.lakehouse.tables import TableNames
 
 log = logging.getLogger(__name__)
 
@@ -99,23 +103,6 @@ def classify_lines(lines: DataFrame) -> DataFrame:
     )
 
 
-def quarantine_rows(frame: DataFrame, source: str, run_id: str, rejected_at: datetime) -> DataFrame:
-    """Shape rejected rows (source_file, record_key, payload, reason) as bronze.quarantine."""
-    from pyspark.sql import functions as F
-
-    key = F.sha2(F.concat_ws("\u0001", F.lit(source), "source_file", "record_key", "payload", "reason"), 256)
-    return frame.select(
-        key.alias("quarantine_id"),
-        F.lit(source).alias("source"),
-        "source_file",
-        "record_key",
-        "payload",
-        "reason",
-        utc_timestamp(rejected_at).alias("rejected_at"),
-        F.lit(run_id).alias("_run_id"),
-    )
-
-
 def _uri_to_path(uri):
     """`file:///a%20b/c+d.jsonl` (what `_metadata.file_path` holds) -> `/a b/c+d.jsonl`.
 
@@ -126,81 +113,6 @@ def _uri_to_path(uri):
 
     local = F.regexp_replace(uri, "^file:(//)?", "")
     return F.url_decode(F.regexp_replace(local, "\\+", "%2B"))
-
-
-def ingest_app_exports(
-    spark: SparkSession, names: TableNames, landing: Path, run_id: str, ingested_at: datetime
-) -> IngestCounts:
-    """Ingest app-export files not seen before."""
-    from pyspark.sql import functions as F
-
-    files_table = schemas.ensure_table(spark, names, schemas.LANDING_FILES)
-    raw_table = schemas.ensure_table(spark, names, schemas.SESSIONS_RAW)
-    quarantine_table = schemas.ensure_table(spark, names, schemas.QUARANTINE)
-
-    seen = {row.path for row in spark.table(files_table).select("path").collect()}
-    new_files = sorted(
-        str(p.resolve()) for p in (landing / APP_EXPORT_DIR).glob("*.jsonl") if str(p.resolve()) not in seen
-    )
-    if not new_files:
-        return IngestCounts()
-
-    # wholetext keeps one row per file, so line numbers are exact; files are one day each.
-    texts = spark.read.text(new_files, wholetext=True).select(F.col("_metadata.file_path").alias("uri"), "value")
-    lines = (
-        texts.select("uri", F.posexplode(F.split("value", "\n")).alias("index", "line"))
-        .where(F.trim("line") != "")
-        .select(
-            _uri_to_path(F.col("uri")).alias("path"),
-            (F.col("index") + 1).cast("bigint").alias("line_number"),
-            "line",
-        )
-    )
-    classified = classify_lines(lines).cache()
-
-    in_files = sql_string_list(new_files)
-    accepted = classified.where("reason IS NULL").select(
-        "record_type",
-        F.col("line").alias("payload"),
-        F.col("path").alias("_source_file"),
-        F.col("line_number").alias("_line_number"),
-        utc_timestamp(ingested_at).alias("_ingested_at"),
-        F.lit(run_id).alias("_run_id"),
-    )
-    replace_slice(accepted, raw_table, f"_source_file IN ({in_files})")
-
-    rejected = classified.where("reason IS NOT NULL").select(
-        F.col("path").alias("source_file"),
-        F.concat(F.lit("line "), F.col("line_number").cast("string")).alias("record_key"),
-        F.col("line").alias("payload"),
-        "reason",
-    )
-    insert_missing(
-        spark, quarantine_table, quarantine_rows(rejected, "landing", run_id, ingested_at), ["quarantine_id"]
-    )
-
-    per_file = classified.groupBy("path").agg(
-        F.count("*").alias("lines"),
-        F.count(F.when(F.col("reason").isNull(), 1)).alias("accepted"),
-        F.count(F.when(F.col("reason").isNotNull(), 1)).alias("quarantined"),
-    )
-    sizes = spark.createDataFrame([(p, Path(p).stat().st_size) for p in new_files], "path string, size_bytes bigint")
-    manifest = sizes.join(per_file, "path", "left").select(
-        "path",
-        "size_bytes",
-        F.coalesce("lines", F.lit(0)).cast("bigint").alias("lines"),
-        F.coalesce("accepted", F.lit(0)).cast("bigint").alias("accepted"),
-        F.coalesce("quarantined", F.lit(0)).cast("bigint").alias("quarantined"),
-        utc_timestamp(ingested_at).alias("_ingested_at"),
-        F.lit(run_id).alias("_run_id"),
-    )
-    # Written last: a file counts as ingested only once its records are in.
-    merge_upsert(spark, files_table, manifest, ["path"])
-    totals = manifest.agg(F.sum("lines"), F.sum("accepted"), F.sum("quarantined")).first()
-    classified.unpersist()
-    counts = IngestCounts(len(new_files), int(totals[0] or 0), int(totals[1] or 0), int(totals[2] or 0))
-    _log_counts("app exports", counts)
-    return counts
 
 
 def device_session_payload(athlete_id: str, session: DeviceSession) -> str:
@@ -227,22 +139,71 @@ def device_session_payload(athlete_id: str, session: DeviceSession) -> str:
     return json.dumps(record, sort_keys=True)
 
 
-def ingest_device_files(
-    spark: SparkSession, names: TableNames, landing: Path, run_id: str, ingested_at: datetime
-) -> IngestCounts:
-    """Parse device files not seen before (by path, then by content hash) on the driver."""
-    devices_table = schemas.ensure_table(spark, names, schemas.DEVICE_FILES)
-    raw_table = schemas.ensure_table(spark, names, schemas.SESSIONS_RAW)
-    quarantine_table = schemas.ensure_table(spark, names, schemas.QUARANTINE)
+@dataclass(frozen=True)
+class BronzeInputs:
+    """What is new in the landing folder: app-export lines and parsed device files."""
 
-    known = spark.table(devices_table).select("sha256", "path", "status").collect()
+    app_files: list[str]
+    lines: DataFrame | None  # (path, line_number, line) of the new app-export files
+    file_sizes: DataFrame | None  # (path, size_bytes) of the new app-export files
+    devices: DataFrame | None  # one row per new device file, DEVICE_ROW_SCHEMA
+    run_id: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class BronzeOutputs:
+    raw: DataFrame | None  # bronze.sessions_raw rows of every new file
+    raw_files: list[str]  # the files those rows come from (the slice they replace)
+    quarantine: DataFrame | None
+    landing_files: DataFrame | None
+    device_files: DataFrame | None
+    classified: DataFrame | None  # cached; released by load
+
+
+DEVICE_ROW_SCHEMA = (
+    "sha256 string, path string, file_format string, athlete_id string, status string, error string, "
+    "size_bytes bigint, payload string"
+)
+
+
+def read_new_app_exports(spark: SparkSession, landing: Path, seen: set[str]) -> tuple[list[str], DataFrame | None]:
+    """The app-export files not ingested yet, and their non-empty lines (path, line_number, line)."""
+    from pyspark.sql import functions as F
+
+    new_files = sorted(
+        str(p.resolve()) for p in (landing / APP_EXPORT_DIR).glob("*.jsonl") if str(p.resolve()) not in seen
+    )
+    if not new_files:
+        return [], None
+    # wholetext keeps one row per file, so line numbers are exact; files are one day each.
+    texts = spark.read.text(new_files, wholetext=True).select(F.col("_metadata.file_path").alias("uri"), "value")
+    lines = (
+        texts.select("uri", F.posexplode(F.split("value", "\n")).alias("index", "line"))
+        .where(F.trim("line") != "")
+        .select(
+            _uri_to_path(F.col("uri")).alias("path"),
+            (F.col("index") + 1).cast("bigint").alias("line_number"),
+            "line",
+        )
+    )
+    return new_files, lines
+
+
+def parse_new_device_files(landing: Path, known: list) -> list[tuple]:
+    """Parse device files not seen before (by path, then by content hash) on the driver.
+
+    Returns one DEVICE_ROW_SCHEMA tuple per new file: status `ingested` with the session
+    payload, or `quarantined` with the parser's reason and a payload describing the file.
+    """
     known_paths = {row.path for row in known}
     # A quarantined file may be fixed (e.g. moved into an athlete folder) and dropped again.
     known_hashes = {row.sha256 for row in known if row.status == "ingested"}
+    devices_root = (landing / DEVICES_DIR).resolve()
     candidates = sorted(
         p.resolve() for p in (landing / DEVICES_DIR).rglob("*") if p.is_file() and str(p.resolve()) not in known_paths
     )
-    device_rows, raw_rows, rejected_rows = [], [], []
+    rows: list[tuple] = []
     hashes_this_run: set[str] = set()
     for path in candidates:
         digest = sha256_of(path)
@@ -250,18 +211,17 @@ def ingest_device_files(
             log.info("device file %s: same content as an ingested file (sha256 %s), skipped", path, digest[:12])
             continue
         hashes_this_run.add(digest)
-        athlete_id = path.parent.name if path.parent != (landing / DEVICES_DIR).resolve() else None
+        athlete_id = path.parent.name if path.parent != devices_root else None
         fmt = path.suffix.lower().lstrip(".")
-        error = None
+        error = payload = None
         try:
             if athlete_id is None:
                 raise DeviceFileError(f"{fmt}: no athlete folder: put device files under landing/devices/<athlete_id>/")
-            session = parse_device_file(path)
-            raw_rows.append(("session", device_session_payload(athlete_id, session), str(path), 0))
+            payload = device_session_payload(athlete_id, parse_device_file(path))
         except DeviceFileError as exc:
             error = str(exc)
-            rejected_rows.append((str(path), digest, json.dumps({"path": str(path), "sha256": digest}), error))
-        device_rows.append(
+            payload = json.dumps({"path": str(path), "sha256": digest})  # what bronze.quarantine keeps
+        rows.append(
             (
                 digest,
                 str(path),
@@ -270,36 +230,158 @@ def ingest_device_files(
                 "quarantined" if error else "ingested",
                 error,
                 path.stat().st_size,
+                payload,
             )
         )
-    if not device_rows:
-        return IngestCounts()
+    return rows
 
+
+def app_export_outputs(
+    classified: DataFrame, file_sizes: DataFrame, run_id: str, ingested_at: datetime
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Pure transform: classified lines -> (sessions_raw rows, rejected rows, landing_files rows)."""
     from pyspark.sql import functions as F
 
     stamp = [utc_timestamp(ingested_at).alias("_ingested_at"), F.lit(run_id).alias("_run_id")]
-    if raw_rows:
-        raw = spark.createDataFrame(
-            raw_rows, "record_type string, payload string, _source_file string, _line_number bigint"
-        )
-        paths = sql_string_list(r[2] for r in raw_rows)
-        replace_slice(raw.select("*", *stamp), raw_table, f"_source_file IN ({paths})")
-    if rejected_rows:
-        rejected = spark.createDataFrame(
-            rejected_rows, "source_file string, record_key string, payload string, reason string"
-        )
-        insert_missing(
-            spark, quarantine_table, quarantine_rows(rejected, "device_file", run_id, ingested_at), ["quarantine_id"]
-        )
-    devices = spark.createDataFrame(
-        device_rows,
-        "sha256 string, path string, file_format string, athlete_id string, status string, error string, "
-        "size_bytes bigint",
+    accepted = classified.where("reason IS NULL").select(
+        "record_type",
+        F.col("line").alias("payload"),
+        F.col("path").alias("_source_file"),
+        F.col("line_number").alias("_line_number"),
+        *stamp,
     )
-    merge_upsert(spark, devices_table, devices.select("*", *stamp), ["sha256"])
-    counts = IngestCounts(len(device_rows), len(device_rows), len(raw_rows), len(rejected_rows))
-    _log_counts("device files", counts)
-    return counts
+    rejected = classified.where("reason IS NOT NULL").select(
+        F.col("path").alias("source_file"),
+        F.concat(F.lit("line "), F.col("line_number").cast("string")).alias("record_key"),
+        F.col("line").alias("payload"),
+        "reason",
+    )
+    per_file = classified.groupBy("path").agg(
+        F.count("*").alias("lines"),
+        F.count(F.when(F.col("reason").isNull(), 1)).alias("accepted"),
+        F.count(F.when(F.col("reason").isNotNull(), 1)).alias("quarantined"),
+    )
+    manifest = file_sizes.join(per_file, "path", "left").select(
+        "path",
+        "size_bytes",
+        F.coalesce("lines", F.lit(0)).cast("bigint").alias("lines"),
+        F.coalesce("accepted", F.lit(0)).cast("bigint").alias("accepted"),
+        F.coalesce("quarantined", F.lit(0)).cast("bigint").alias("quarantined"),
+        *stamp,
+    )
+    return accepted, rejected, manifest
+
+
+def device_file_outputs(
+    devices: DataFrame, run_id: str, ingested_at: datetime
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Pure transform: parsed device files -> (sessions_raw rows, rejected rows, device_files rows)."""
+    from pyspark.sql import functions as F
+
+    stamp = [utc_timestamp(ingested_at).alias("_ingested_at"), F.lit(run_id).alias("_run_id")]
+    raw = devices.where("status = 'ingested'").select(
+        F.lit("session").alias("record_type"),
+        "payload",
+        F.col("path").alias("_source_file"),
+        F.lit(0).cast("bigint").alias("_line_number"),
+        *stamp,
+    )
+    rejected = devices.where("status = 'quarantined'").select(
+        F.col("path").alias("source_file"),
+        F.col("sha256").alias("record_key"),
+        "payload",
+        F.col("error").alias("reason"),
+    )
+    manifest = devices.drop("payload").select("*", *stamp)
+    return raw, rejected, manifest
+
+
+class BronzeStep(Step[BronzeInputs, BronzeOutputs, IngestCounts]):
+    """landing/ -> bronze.sessions_raw, bronze.landing_files, bronze.device_files, bronze.quarantine."""
+
+    def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> BronzeInputs:
+        spark, landing = ctx.spark, ctx.settings.landing_path
+        if not landing.exists():
+            raise SetupError(
+                f"The landing folder {landing} does not exist. Generate sample data with "
+                "`athlete-platform generate` or drop app exports into landing/app_export/."
+            )
+        files_table, devices_table = (
+            ensure_table(spark, ctx.names, t) for t in (tables.LANDING_FILES, tables.DEVICE_FILES)
+        )
+        seen = {row.path for row in spark.table(files_table).select("path").collect()}
+        app_files, lines = read_new_app_exports(spark, landing, seen)
+        sizes = (
+            spark.createDataFrame([(p, Path(p).stat().st_size) for p in app_files], "path string, size_bytes bigint")
+            if app_files
+            else None
+        )
+        known = spark.table(devices_table).select("sha256", "path", "status").collect()
+        device_rows = parse_new_device_files(landing, known)
+        devices = spark.createDataFrame(device_rows, DEVICE_ROW_SCHEMA) if device_rows else None
+        return BronzeInputs(app_files, lines, sizes, devices, ctx.run_id, wall_clock())
+
+    def transform(self, inputs: BronzeInputs) -> BronzeOutputs:
+        raw_parts, rejected_parts, sources = [], [], []
+        landing_manifest = device_manifest = classified = None
+        if inputs.lines is not None:
+            classified = classify_lines(inputs.lines).cache()
+            accepted, rejected, landing_manifest = app_export_outputs(
+                classified, inputs.file_sizes, inputs.run_id, inputs.ingested_at
+            )
+            raw_parts.append(accepted)
+            rejected_parts.append(quarantine_rows(rejected, "landing", inputs.run_id, inputs.ingested_at))
+            sources += inputs.app_files
+        if inputs.devices is not None:
+            raw, rejected, device_manifest = device_file_outputs(inputs.devices, inputs.run_id, inputs.ingested_at)
+            raw_parts.append(raw)
+            rejected_parts.append(quarantine_rows(rejected, "device_file", inputs.run_id, inputs.ingested_at))
+            sources += [r.path for r in inputs.devices.where("status = 'ingested'").select("path").collect()]
+        return BronzeOutputs(
+            raw=_union(raw_parts),
+            raw_files=sources,
+            quarantine=_union(rejected_parts),
+            landing_files=landing_manifest,
+            device_files=device_manifest,
+            classified=classified,
+        )
+
+    def load(self, ctx: StepContext, outputs: BronzeOutputs) -> IngestCounts:
+        from pyspark.sql import functions as F
+
+        spark, names = ctx.spark, ctx.names
+        if outputs.raw is not None and outputs.raw_files:
+            raw_table = ensure_table(spark, names, tables.SESSIONS_RAW)
+            replace_slice(outputs.raw, raw_table, f"_source_file IN ({sql_string_list(outputs.raw_files)})")
+        if outputs.quarantine is not None:
+            quarantine = ensure_table(spark, names, tables.QUARANTINE)
+            insert_missing(spark, quarantine, outputs.quarantine, tables.QUARANTINE.keys)
+        # The manifests go last: a file counts as ingested only once its records are in.
+        counts = IngestCounts()
+        if outputs.landing_files is not None:
+            merge_upsert(spark, names(tables.LANDING_FILES), outputs.landing_files, tables.LANDING_FILES.keys)
+            totals = outputs.landing_files.agg(F.count("*"), F.sum("lines"), F.sum("accepted"), F.sum("quarantined"))
+            app = IngestCounts(*(int(v or 0) for v in totals.first()))
+            _log_counts("app exports", app)
+            counts += app
+        if outputs.device_files is not None:
+            merge_upsert(spark, names(tables.DEVICE_FILES), outputs.device_files, tables.DEVICE_FILES.keys)
+            row = outputs.device_files.agg(F.count("*"), F.count(F.when(F.col("status") == "ingested", 1))).first()
+            device = IngestCounts(int(row[0]), int(row[0]), int(row[1]), int(row[0]) - int(row[1]))
+            _log_counts("device files", device)
+            counts += device
+        if outputs.classified is not None:
+            outputs.classified.unpersist()
+        return counts
+
+
+def _union(parts: list[DataFrame]) -> DataFrame | None:
+    if not parts:
+        return None
+    frame = parts[0]
+    for part in parts[1:]:
+        frame = frame.unionByName(part)
+    return frame
 
 
 def _log_counts(what: str, counts: IngestCounts) -> None:
@@ -311,20 +393,4 @@ def _log_counts(what: str, counts: IngestCounts) -> None:
         counts.accepted,
         counts.quarantined,
         "" if counts.reconciles else "  (DOES NOT RECONCILE)",
-    )
-
-
-def run_bronze(
-    spark: SparkSession, names: TableNames, landing: Path, run_id: str, ingested_at: datetime
-) -> IngestCounts:
-    """Ingest everything new in the landing folder; returns the run's counts."""
-    if not landing.exists():
-        from athlete_platform.errors import SetupError
-
-        raise SetupError(
-            f"The landing folder {landing} does not exist. Generate sample data with "
-            "`athlete-platform generate` or drop app exports into landing/app_export/."
-        )
-    return ingest_app_exports(spark, names, landing, run_id, ingested_at) + ingest_device_files(
-        spark, names, landing, run_id, ingested_at
     )

@@ -7,28 +7,39 @@ Rejected records go to bronze.quarantine with the name of every rule they break;
 CHECK constraints on the silver tables back the rules up.
 
 The transforms (`parse_*`, `latest_per_key`, `session_rule_failures`, `races_from_sessions`)
-are pure DataFrame -> DataFrame functions; `run_silver` does the I/O.
+are pure DataFrame -> DataFrame functions, composed by `silver_transform`; `SilverStep` does the I/O.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from athlete_platform.features import metrics
-from athlete_platform.ingestion.bronze import quarantine_rows
-from athlete_platform.lakehouse import schemas
+from athlete_platform.domain import physiology
+from athlete_platform.domain.limits import (
+    CLOCK_SKEW_TOLERANCE_S,
+    DEFAULT_MAX_SPEED_M_PER_S,
+    HR_MAX_BPM,
+    HR_MIN_BPM,
+    MAX_SPEED_M_PER_S,
+    SPORTS,
+)
+from athlete_platform.errors import SetupError
+from athlete_platform.ingestion.quarantine import quarantine_rows
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.ddl import ensure_table
+from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import insert_missing, merge_upsert, utc_timestamp
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame
 
-    from athlete_platform.lakehouse.tables import TableNames
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +52,6 @@ ATHLETE_FIELDS = (
     "athlete_id STRING, sex STRING, birth_date STRING, weight_kg DOUBLE, hr_rest DOUBLE, hr_max DOUBLE, "
     "lthr DOUBLE, timezone STRING, updated_at STRING"
 )
-SPORTS = ("run", "ride", "swim", "other")
-# Fastest plausible average speed per sport, m/s (world-class efforts sit well below).
-MAX_SPEED_M_PER_S = {"run": 12.0, "ride": 30.0, "swim": 3.0, "other": 50.0}
-HR_MIN_BPM, HR_MAX_BPM = 25, 250
 
 
 @dataclass(frozen=True)
@@ -128,12 +135,13 @@ def _failures(rules: dict[str, Column]) -> Column:
     return F.when(joined != "", joined)
 
 
-def session_rule_failures(sessions: DataFrame, athletes: DataFrame, now: datetime) -> DataFrame:
+def session_rule_failures(sessions: DataFrame, athletes: DataFrame) -> DataFrame:
     """Adds `reason`: every validation rule the session breaks (null when valid).
 
-    `now` is the job's wall-clock time (naive UTC): a session that starts after it cannot
-    have happened. A session after the *run date* but before now is not invalid, only not
-    due yet (see `run_silver`).
+    A session that starts after its record landed in bronze (`_ingested_at`, plus a day of
+    clock slack) cannot have happened (`start_not_in_future`): judged against the record's
+    own landing time, so a re-run or a backfill years later decides the same. A session after
+    the *run date* is not invalid, only not due yet (see `SilverStep`).
     """
     from pyspark.sql import functions as F
 
@@ -152,11 +160,21 @@ def session_rule_failures(sessions: DataFrame, athletes: DataFrame, now: datetim
         "distance_non_negative": F.col("distance_m") >= 0,
         "hr_range": hr_ok("avg_hr") & hr_ok("max_hr"),
         "speed_plausible": (F.col("duration_s") <= 0)
-        | (F.col("distance_m") / F.col("duration_s") <= F.coalesce(max_speed[F.col("sport")], F.lit(50.0))),
-        "start_not_in_future": F.col("start_time") < utc_timestamp(now),
+        | (
+            F.col("distance_m") / F.col("duration_s")
+            <= F.coalesce(max_speed[F.col("sport")], F.lit(DEFAULT_MAX_SPEED_M_PER_S))
+        ),
+        "start_not_in_future": F.col("start_time") <= _landed_plus_slack(),
         "athlete_known": F.col("_known_athlete").isNotNull(),
     }
     return joined.withColumn("reason", _failures(rules)).drop("_known_athlete")
+
+
+def _landed_plus_slack() -> Column:
+    """The latest start a session record can have: when it landed in bronze, plus clock slack."""
+    from pyspark.sql import functions as F
+
+    return F.col("_ingested_at") + F.expr(f"INTERVAL {CLOCK_SKEW_TOLERANCE_S} SECONDS")
 
 
 def athlete_rule_failures(athletes: DataFrame) -> DataFrame:
@@ -176,7 +194,7 @@ LOAD_SCHEMA = "session_id string, session_load double, load_imputed boolean"
 def athlete_session_loads(frame: pd.DataFrame) -> pd.DataFrame:
     """One athlete's sessions -> TRIMP per session, imputed (28-day median) where no HR."""
     order = frame.sort_values(["start_time", "session_id"], kind="stable")
-    load = metrics.trimp(
+    load = physiology.trimp(
         order["duration_s"].to_numpy(float),
         order["avg_hr"].to_numpy(float),
         order["hr_rest"].to_numpy(float),
@@ -184,7 +202,7 @@ def athlete_session_loads(frame: pd.DataFrame) -> pd.DataFrame:
         order["sex"].to_numpy(object),
     )
     days = pd.to_datetime(order["session_date"]).to_numpy("datetime64[D]")
-    final, imputed = metrics.impute_missing_loads(days, order["duration_s"].to_numpy(float), np.asarray(load, float))
+    final, imputed = physiology.impute_missing_loads(days, order["duration_s"].to_numpy(float), np.asarray(load, float))
     return pd.DataFrame(
         {"session_id": order["session_id"].to_numpy(), "session_load": final, "load_imputed": imputed.astype(bool)}
     )
@@ -204,69 +222,57 @@ def races_from_sessions(sessions: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     races = sessions.where(F.col("is_race") & (F.col("sport") == "run") & (F.col("distance_m") > 0))
-    v = F.col("distance_m") / (F.col("duration_s") / 60.0)
-    t = F.col("duration_s") / 60.0
-    vo2 = F.lit(-4.60) + 0.182258 * v + 0.000104 * v * v
-    pct = F.lit(0.8) + 0.1894393 * F.exp(-0.012778 * t) + 0.2989558 * F.exp(-0.1932605 * t)
     return races.select(
         "session_id",
         "athlete_id",
         F.col("session_date").alias("race_date"),
         "distance_m",
         F.col("duration_s").alias("finish_time_s"),
-        (vo2 / pct).alias("vdot"),
+        physiology.daniels_vdot(F.col("distance_m"), F.col("duration_s"), exp=F.exp).alias("vdot"),
     )
 
 
-def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: str, now: datetime) -> SilverCounts:
-    """Rebuild silver from bronze for `run_date` (sessions must start before the end of that day)."""
+@dataclass(frozen=True)
+class SilverInputs:
+    raw: DataFrame  # bronze.sessions_raw
+    due_before: datetime  # the run's logical time: sessions from then on belong to later runs
+    run_id: str
+
+
+@dataclass(frozen=True)
+class SilverOutputs:
+    athletes_checked: DataFrame  # latest record per athlete + reason (cached)
+    athletes_valid: DataFrame  # rows for silver.athletes
+    sessions_all: DataFrame  # every typed session record (cached)
+    superseded: DataFrame
+    checked: DataFrame  # latest record per session + reason + _deferred (cached)
+    sessions_valid: DataFrame  # rows for silver.sessions (cached)
+    rejected: DataFrame  # invalid sessions and athletes, shaped for quarantine_rows
+
+
+def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> SilverOutputs:
+    """Pure transform: bronze records -> typed, validated, latest-per-key athletes and sessions.
+
+    A run for day D takes the sessions that started before its logical time (the end of D,
+    UTC). A later one that has already landed (a backfill, or an export written past
+    midnight) is deferred to the run for its own day: neither accepted nor quarantined now,
+    so a backfill of days D1..D3 leaves the same rows as three daily runs.
+    """
     from pyspark.sql import functions as F
 
-    raw_table = names(schemas.SESSIONS_RAW.id)
-    if not spark.catalog.tableExists(raw_table):
-        from athlete_platform.errors import SetupError
-
-        raise SetupError(f"{raw_table} does not exist yet: run bronze ingestion first (`athlete-platform ingest`).")
-    raw = spark.table(raw_table)
-    athletes_table = schemas.ensure_table(spark, names, schemas.ATHLETES)
-    sessions_table = schemas.ensure_table(spark, names, schemas.SESSIONS)
-    races_table = schemas.ensure_table(spark, names, schemas.RACES)
-    quarantine_table = schemas.ensure_table(spark, names, schemas.QUARANTINE)
     stamp = F.lit(run_id).alias("_run_id")
-
-    # Athletes
     athletes_all = typed_athletes(parse_records(raw, "athlete", ATHLETE_FIELDS))
     athletes_latest, _ = latest_per_key(athletes_all.where(F.col("athlete_id").isNotNull()), "athlete_id")
     athletes_checked = athlete_rule_failures(athletes_latest).cache()
-    athletes_valid = athletes_checked.where("reason IS NULL").select(*schemas.ATHLETES.column_names[:-1], stamp)
-    merge_upsert(spark, athletes_table, athletes_valid, ["athlete_id"], delete_missing=True)
+    athletes_valid = athletes_checked.where("reason IS NULL").select(*tables.ATHLETES.column_names[:-1], stamp)
 
-    # Sessions
     sessions_all = typed_sessions(parse_records(raw, "session", SESSION_FIELDS)).cache()
     sessions_latest, superseded = latest_per_key(sessions_all, "session_id")
-    # A run for day D takes the sessions that started before the end of D (UTC). A later one
-    # that has already landed (a backfill, or an export written past midnight) is deferred to
-    # the run for its own day: neither accepted nor quarantined now, so a backfill of days
-    # D1..D3 leaves the same rows as three daily runs. Only a start after the job's wall-clock
-    # `now` is an error (start_not_in_future).
-    due_before = datetime.combine(run_date + timedelta(days=1), datetime.min.time())
-    not_due = (F.col("start_time") >= utc_timestamp(due_before)) & (F.col("start_time") < utc_timestamp(now))
-    checked = (
-        session_rule_failures(sessions_latest, athletes_valid, now)
-        .withColumn("_deferred", F.coalesce(not_due, F.lit(False)))
-        .cache()
-    )
+    checked = session_rule_failures(sessions_latest, athletes_valid)
+    not_due = (F.col("start_time") >= utc_timestamp(due_before)) & (F.col("start_time") <= _landed_plus_slack())
+    checked = checked.withColumn("_deferred", F.coalesce(not_due, F.lit(False))).cache()
     valid = with_session_loads(checked.where("NOT _deferred AND reason IS NULL"), athletes_valid).cache()
-    columns = [c for c in schemas.SESSIONS.column_names if c != "_run_id"]
-    # Sessions after D are not in this run's source: they must not be deleted by it.
-    merge_upsert(
-        spark,
-        sessions_table,
-        valid.select(*columns, stamp),
-        ["session_id"],
-        delete_missing=True,
-        delete_only_where=f"t.session_date <= DATE'{run_date}'",
-    )
+    columns = [c for c in tables.SESSIONS.column_names if c != "_run_id"]
 
     # Quarantine: invalid sessions and athletes (superseded duplicates are not errors).
     rejected = (
@@ -280,35 +286,84 @@ def run_silver(spark: SparkSession, names: TableNames, run_date: date, run_id: s
             )
         )
     )
-    insert_missing(spark, quarantine_table, quarantine_rows(rejected, "silver", run_id, now), ["quarantine_id"])
-
-    # Races
-    races = races_from_sessions(spark.table(sessions_table))
-    merge_upsert(spark, races_table, races.select("*", stamp), ["session_id"], delete_missing=True)
-
-    counts = SilverCounts(
-        session_records=sessions_all.count(),
-        superseded=superseded.count(),
-        sessions_valid=valid.count(),
-        sessions_quarantined=checked.where("NOT _deferred AND reason IS NOT NULL").count(),
-        sessions_deferred=checked.where("_deferred").count(),
-        athletes_valid=spark.table(athletes_table).count(),
-        athletes_quarantined=athletes_checked.where("reason IS NOT NULL").count(),
-        races=spark.table(races_table).count(),
+    return SilverOutputs(
+        athletes_checked=athletes_checked,
+        athletes_valid=athletes_valid,
+        sessions_all=sessions_all,
+        superseded=superseded,
+        checked=checked,
+        sessions_valid=valid.select(*columns, stamp),
+        rejected=rejected,
     )
-    for frame in (athletes_checked, sessions_all, checked, valid):
-        frame.unpersist()
-    log.info(
-        "silver sessions: %d records = %d superseded + %d valid + %d quarantined + %d after the run date%s; "
-        "athletes %d valid, %d quarantined; races %d",
-        counts.session_records,
-        counts.superseded,
-        counts.sessions_valid,
-        counts.sessions_quarantined,
-        counts.sessions_deferred,
-        "" if counts.reconciles else " (DOES NOT RECONCILE)",
-        counts.athletes_valid,
-        counts.athletes_quarantined,
-        counts.races,
-    )
-    return counts
+
+
+class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
+    """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races (+ quarantine)."""
+
+    def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> SilverInputs:
+        raw_table = ctx.names(tables.SESSIONS_RAW)
+        if not ctx.spark.catalog.tableExists(raw_table):
+            raise SetupError(f"{raw_table} does not exist yet: run bronze ingestion first (`athlete-platform ingest`).")
+        return SilverInputs(ctx.spark.table(raw_table), ctx.logical_time, ctx.run_id)
+
+    def transform(self, inputs: SilverInputs) -> SilverOutputs:
+        return silver_transform(inputs.raw, inputs.due_before, inputs.run_id)
+
+    def load(self, ctx: StepContext, out: SilverOutputs) -> SilverCounts:
+        from pyspark.sql import functions as F
+
+        spark, names = ctx.spark, ctx.names
+        athletes_table, sessions_table, races_table, quarantine_table = (
+            ensure_table(spark, names, t) for t in (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.QUARANTINE)
+        )
+        merge_upsert(spark, athletes_table, out.athletes_valid, tables.ATHLETES.keys, delete_missing=True)
+        # Sessions after the run date are not in this run's source: they must not be deleted by it.
+        merge_upsert(
+            spark,
+            sessions_table,
+            out.sessions_valid,
+            tables.SESSIONS.keys,
+            delete_missing=True,
+            delete_only_where=f"t.session_date <= DATE'{ctx.run_date}'",
+        )
+        insert_missing(
+            spark,
+            quarantine_table,
+            quarantine_rows(out.rejected, "silver", ctx.run_id, wall_clock()),
+            tables.QUARANTINE.keys,
+        )
+        # Races come from the merged table: it also holds later sessions earlier runs accepted.
+        races = races_from_sessions(spark.table(sessions_table))
+        merge_upsert(
+            spark,
+            races_table,
+            races.select("*", F.lit(ctx.run_id).alias("_run_id")),
+            tables.RACES.keys,
+            delete_missing=True,
+        )
+        counts = SilverCounts(
+            session_records=out.sessions_all.count(),
+            superseded=out.superseded.count(),
+            sessions_valid=out.sessions_valid.count(),
+            sessions_quarantined=out.checked.where("NOT _deferred AND reason IS NOT NULL").count(),
+            sessions_deferred=out.checked.where("_deferred").count(),
+            athletes_valid=spark.table(athletes_table).count(),
+            athletes_quarantined=out.athletes_checked.where("reason IS NOT NULL").count(),
+            races=spark.table(races_table).count(),
+        )
+        for frame in (out.athletes_checked, out.sessions_all, out.checked):
+            frame.unpersist()
+        log.info(
+            "silver sessions: %d records = %d superseded + %d valid + %d quarantined + %d after the run date%s; "
+            "athletes %d valid, %d quarantined; races %d",
+            counts.session_records,
+            counts.superseded,
+            counts.sessions_valid,
+            counts.sessions_quarantined,
+            counts.sessions_deferred,
+            "" if counts.reconciles else " (DOES NOT RECONCILE)",
+            counts.athletes_valid,
+            counts.athletes_quarantined,
+            counts.races,
+        )
+        return counts

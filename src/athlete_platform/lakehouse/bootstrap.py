@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from athlete_platform.lakehouse.schemas import sql_escape
+from athlete_platform.lakehouse.sql import sql_escape
 from athlete_platform.lakehouse.tables import SCHEMAS, TableNames
 
 if TYPE_CHECKING:

@@ -12,16 +12,6 @@ from pathlib import Path
 
 from athlete_platform.lakehouse import runtime
 
-JOBS = (
-    "init_lakehouse",
-    "bronze_ingestion",
-    "silver_pipeline",
-    "feature_pipeline",
-    "training_pipeline",
-    "batch_inference",
-    "weekly_report",
-)
-
 
 def driver_jars(home: Path) -> list[Path]:
     jars = home / ".jars"
@@ -46,8 +36,9 @@ def spark_submit_command(
     spark_submit: str = "spark-submit",
 ) -> list[str]:
     """argv for `spark-submit jobs/<job>.py <job_args>` with the jars the driver needs."""
-    if job not in JOBS:
-        raise ValueError(f"unknown job {job!r}; jobs are {', '.join(JOBS)}")
+    if not (home / "jobs" / f"{job}.py").is_file():
+        jobs = sorted(p.stem for p in (home / "jobs").glob("*.py"))
+        raise ValueError(f"unknown job {job!r}; jobs are {', '.join(jobs)}")
     command = [
         spark_submit,
         "--jars",

@@ -1,15 +1,21 @@
-"""The one place that knows table names.
+"""The one table registry: every table's name, schema, keys, columns (with comments and units),
+properties and CHECK constraints, and the one place that renders three-level names.
 
-Jobs name tables by `TableId` (schema + table); `TableNames` renders them for the
-configured catalog: `uc_athlete_data.gold.athlete_predictions` on the embedded and Unity
-backends, `gold.athlete_predictions` on the `session` backend.
+Jobs name a table by its `Table` constant; `TableNames` renders it for the configured catalog:
+`uc_athlete_data.gold.athlete_predictions` on the embedded and Unity backends,
+`gold.athlete_predictions` on the `session` backend. `lakehouse.ddl.ensure_table` creates or
+evolves a table from its entry here. Column names carry units (`_m`, `_s`, `_s_per_km`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-from athlete_platform.config import CatalogSettings
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
+
+    from athlete_platform.config import CatalogSettings
 
 SCHEMAS: dict[str, str] = {
     "bronze": "Raw records and device files as landed, plus quarantine.",
@@ -19,43 +25,323 @@ SCHEMAS: dict[str, str] = {
     "ml": "Models registered in MLflow.",
 }
 
+CDF = {"delta.enableChangeDataFeed": "true"}
+
+
+class Named(Protocol):
+    """Anything registered under the catalog: a table or a model."""
+
+    schema: str
+    name: str
+
 
 @dataclass(frozen=True)
-class TableId:
+class Column:
+    name: str
+    type: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A Delta table: where it lives, its key, its columns and its rules."""
+
     schema: str
-    table: str
+    name: str
+    keys: tuple[str, ...]
+    comment: str
+    columns: tuple[Column, ...]
+    properties: dict[str, str] = field(default_factory=dict)
+    constraints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column_types(self) -> dict[str, str]:
+        return {c.name: c.type for c in self.columns}
+
+    def struct(self) -> StructType:
+        from pyspark.sql.types import StructType
+
+        return StructType.fromDDL(", ".join(f"{c.name} {c.type}" for c in self.columns))
 
 
-# bronze
-SESSIONS_RAW = TableId("bronze", "sessions_raw")
-DEVICE_FILES = TableId("bronze", "device_files")
-LANDING_FILES = TableId("bronze", "landing_files")
-QUARANTINE = TableId("bronze", "quarantine")
-# silver
-ATHLETES = TableId("silver", "athletes")
-SESSIONS = TableId("silver", "sessions")
-RACES = TableId("silver", "races")
-# feature store
-ATHLETE_ROLLING_FEATURES = TableId("feature_store", "athlete_rolling_features")
-# gold
-ATHLETE_PREDICTIONS = TableId("gold", "athlete_predictions")
-ATHLETE_WEEKLY_REPORT = TableId("gold", "athlete_weekly_report")
-# ml (registered model name, not a Delta table)
-TIME_ESTIMATOR = TableId("ml", "time_estimator")
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model registered in MLflow under the catalog's `ml` schema."""
+
+    schema: str
+    name: str
 
 
 @dataclass(frozen=True)
 class TableNames:
-    """Renders names for one catalog; `catalog=None` means two-level names."""
+    """Renders names for one catalog; `catalog=None` means two-level names.
+
+    `schema_prefix` gives a whole set of tables of its own (e.g. per test module): `gold` becomes
+    `<prefix>gold`.
+    """
 
     catalog: str | None
+    schema_prefix: str = ""
 
     @classmethod
     def from_settings(cls, catalog: CatalogSettings) -> TableNames:
-        return cls(None if catalog.backend == "session" else catalog.name)
+        return cls(None if catalog.backend == "session" else catalog.name, catalog.schema_prefix)
 
     def schema(self, schema: str) -> str:
+        schema = self.schema_prefix + schema
         return f"{self.catalog}.{schema}" if self.catalog else schema
 
-    def __call__(self, table: TableId) -> str:
-        return f"{self.schema(table.schema)}.{table.table}"
+    def __call__(self, entry: Named) -> str:
+        return f"{self.schema(entry.schema)}.{entry.name}"
+
+
+def _c(name: str, type_: str, comment: str) -> Column:
+    return Column(name, type_, comment)
+
+
+_LINEAGE = (_c("_run_id", "STRING", "Id of the job run that wrote the row"),)
+
+SESSIONS_RAW = Table(
+    "bronze",
+    "sessions_raw",
+    keys=("_source_file", "_line_number"),
+    comment="Every well-formed record as landed (app exports and parsed device files).",
+    columns=(
+        _c("record_type", "STRING", "athlete or session"),
+        _c("payload", "STRING", "The record exactly as landed (JSON)"),
+        _c("_source_file", "STRING", "Landing file the record came from"),
+        _c("_line_number", "BIGINT", "1-based line in the source file (0 for device files)"),
+        _c("_ingested_at", "TIMESTAMP", "When the record was ingested (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
+LANDING_FILES = Table(
+    "bronze",
+    "landing_files",
+    keys=("path",),
+    comment="One row per app-export file ingested; a file is ingested once (by path).",
+    columns=(
+        _c("path", "STRING", "Absolute path of the landing file"),
+        _c("size_bytes", "BIGINT", "File size when ingested, bytes"),
+        _c("lines", "BIGINT", "Non-empty lines read"),
+        _c("accepted", "BIGINT", "Lines written to bronze.sessions_raw"),
+        _c("quarantined", "BIGINT", "Lines written to bronze.quarantine"),
+        _c("_ingested_at", "TIMESTAMP", "When the file was ingested (UTC)"),
+        *_LINEAGE,
+    ),
+    constraints={"lines_reconcile": "lines = accepted + quarantined"},
+)
+
+DEVICE_FILES = Table(
+    "bronze",
+    "device_files",
+    keys=("sha256",),
+    comment="One row per device file (FIT, TCX, GPX), keyed by content hash; ingested once.",
+    columns=(
+        _c("sha256", "STRING", "SHA-256 of the file content (hex)"),
+        _c("path", "STRING", "Landing path when first seen"),
+        _c("file_format", "STRING", "fit, tcx or gpx"),
+        _c("athlete_id", "STRING", "Athlete, from the landing folder name"),
+        _c("status", "STRING", "ingested or quarantined"),
+        _c("error", "STRING", "Parser's reason when quarantined"),
+        _c("size_bytes", "BIGINT", "File size, bytes"),
+        _c("_ingested_at", "TIMESTAMP", "When the file was processed (UTC)"),
+        *_LINEAGE,
+    ),
+    constraints={"device_status": "status IN ('ingested', 'quarantined')"},
+)
+
+QUARANTINE = Table(
+    "bronze",
+    "quarantine",
+    keys=("quarantine_id",),
+    comment="Every rejected record or file, with the reason; nothing bad is dropped silently.",
+    columns=(
+        _c("quarantine_id", "STRING", "Stable key: hash of source, payload and reason"),
+        _c("source", "STRING", "Stage that rejected it: landing, device_file or silver"),
+        _c("source_file", "STRING", "File the record came from"),
+        _c("record_key", "STRING", "session_id / athlete_id / sha256 when known"),
+        _c("payload", "STRING", "The rejected record or a file description"),
+        _c("reason", "STRING", "Rule or parser message that rejected it"),
+        _c("rejected_at", "TIMESTAMP", "When it was rejected (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
+ATHLETES = Table(
+    "silver",
+    "athletes",
+    keys=("athlete_id",),
+    comment="Athletes, latest profile per athlete_id.",
+    columns=(
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("sex", "STRING", "F or M"),
+        _c("birth_date", "DATE", "Date of birth"),
+        _c("weight_kg", "DOUBLE", "Body mass, kg"),
+        _c("hr_rest", "DOUBLE", "Resting heart rate, bpm"),
+        _c("hr_max", "DOUBLE", "Maximum heart rate, bpm"),
+        _c("lthr", "DOUBLE", "Lactate-threshold heart rate, bpm"),
+        _c("timezone", "STRING", "IANA time zone of the athlete"),
+        _c("updated_at", "TIMESTAMP", "Profile version time (UTC)"),
+        *_LINEAGE,
+    ),
+    properties=CDF,
+    constraints={
+        "sex_valid": "sex IN ('F', 'M')",
+        "hr_order": "hr_rest > 0 AND hr_max > hr_rest",
+    },
+)
+
+SESSIONS = Table(
+    "silver",
+    "sessions",
+    keys=("session_id",),
+    comment="Training sessions: typed, validated, deduplicated (latest record per session_id wins), UTC, SI units.",
+    columns=(
+        _c("session_id", "STRING", "Session key"),
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("sport", "STRING", "run, ride, swim or other"),
+        _c("start_time", "TIMESTAMP", "Session start (UTC)"),
+        _c("session_date", "DATE", "UTC calendar date of the start"),
+        _c("duration_s", "DOUBLE", "Moving duration, s"),
+        _c("distance_m", "DOUBLE", "Distance, m"),
+        _c("elevation_gain_m", "DOUBLE", "Total ascent, m"),
+        _c("avg_hr", "DOUBLE", "Average heart rate, bpm (null when not recorded)"),
+        _c("max_hr", "DOUBLE", "Maximum heart rate, bpm"),
+        _c("rpe", "INT", "Rating of perceived exertion, 1-10"),
+        _c("notes", "STRING", "Athlete's free-text note"),
+        _c("source", "STRING", "app or device:<format>"),
+        _c("is_race", "BOOLEAN", "True for race results"),
+        _c("session_load", "DOUBLE", "Banister TRIMP, arbitrary units (imputed when no HR)"),
+        _c("load_imputed", "BOOLEAN", "True when session_load was imputed (no heart rate)"),
+        _c("updated_at", "TIMESTAMP", "Record version time (UTC); the latest wins"),
+        *_LINEAGE,
+    ),
+    properties=CDF,
+    constraints={
+        "duration_positive": "duration_s > 0",
+        "distance_non_negative": "distance_m >= 0",
+        "hr_range": "(avg_hr IS NULL OR avg_hr BETWEEN 25 AND 250) AND (max_hr IS NULL OR max_hr BETWEEN 25 AND 250)",
+        "load_non_negative": "session_load >= 0",
+    },
+)
+
+RACES = Table(
+    "silver",
+    "races",
+    keys=("session_id",),
+    comment="Race results (labels for the time estimator).",
+    columns=(
+        _c("session_id", "STRING", "Session key of the race"),
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("race_date", "DATE", "UTC date of the race start"),
+        _c("distance_m", "DOUBLE", "Race distance, m"),
+        _c("finish_time_s", "DOUBLE", "Finish time, s"),
+        _c("vdot", "DOUBLE", "Daniels VDOT of the result"),
+        *_LINEAGE,
+    ),
+    properties=CDF,
+    constraints={"finish_positive": "finish_time_s > 0 AND distance_m > 0"},
+)
+
+ATHLETE_ROLLING_FEATURES = Table(
+    "feature_store",
+    "athlete_rolling_features",
+    keys=("athlete_id", "feature_date"),
+    comment="Daily training-load features per athlete (DESIGN.md section 4); one row per athlete per day "
+    "from the first session to the run date. Features of day d include sessions of day d.",
+    columns=(
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("feature_date", "DATE", "Calendar day d (UTC) the features describe, end of day"),
+        _c("daily_load", "DOUBLE", "Sum of session_load on day d, TRIMP units"),
+        _c("atl", "DOUBLE", "Acute training load: 7-day Banister EWMA of daily_load, TRIMP units"),
+        _c("ctl", "DOUBLE", "Chronic training load: 42-day Banister EWMA of daily_load, TRIMP units"),
+        _c("tsb", "DOUBLE", "Training stress balance ctl(d-1) - atl(d-1), TRIMP units"),
+        _c("acwr_rolling", "DOUBLE", "Acute:chronic ratio, mean load d-6..d / d-27..d; null < 28 days"),
+        _c("acwr_ewma", "DOUBLE", "Acute:chronic ratio of EWMA7 / EWMA28 (lambda 2/(N+1)); null < 28 days"),
+        _c("ewma_acute_load", "DOUBLE", "EWMA7 of daily_load (lambda 0.25), carried state, TRIMP units"),
+        _c("ewma_chronic_load", "DOUBLE", "EWMA28 of daily_load (lambda 2/29), carried state, TRIMP units"),
+        _c("monotony_7d", "DOUBLE", "Mean / population std of daily_load d-6..d; null when std is 0"),
+        _c("strain_7d", "DOUBLE", "Sum of daily_load d-6..d times monotony_7d"),
+        _c("distance_7d_m", "DOUBLE", "Distance over d-6..d, m"),
+        _c("distance_28d_m", "DOUBLE", "Distance over d-27..d, m"),
+        _c("duration_7d_s", "DOUBLE", "Duration over d-6..d, s"),
+        _c("duration_28d_s", "DOUBLE", "Duration over d-27..d, s"),
+        _c("sessions_7d", "INT", "Sessions over d-6..d"),
+        _c("sessions_28d", "INT", "Sessions over d-27..d"),
+        _c("longest_session_28d_m", "DOUBLE", "Longest session distance over d-27..d, m"),
+        _c("avg_pace_28d_s_per_km", "DOUBLE", "Running pace over d-27..d: run duration / run km, s/km"),
+        _c("avg_hr_28d", "DOUBLE", "Duration-weighted mean avg_hr of sessions with HR over d-27..d, bpm"),
+        _c("days_since_last_session", "INT", "Days since the latest session on or before d (0 = today)"),
+        _c("vdot_best_90d", "DOUBLE", "Best Daniels VDOT of races on d-89..d"),
+        _c("history_days", "INT", "Days since the athlete's first session (0 on that day)"),
+        _c("computed_at", "TIMESTAMP", "When the row was computed (UTC)"),
+        *_LINEAGE,
+    ),
+    properties=CDF,
+)
+
+ATHLETE_PREDICTIONS = Table(
+    "gold",
+    "athlete_predictions",
+    keys=("athlete_id", "as_of_date", "race_distance_m"),
+    comment="Predicted race finish times per athlete, as-of day and standard distance, with full lineage.",
+    columns=(
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("as_of_date", "DATE", "Day whose end-of-day features were used (prediction for a race after it)"),
+        _c("race_distance_m", "DOUBLE", "Race distance, m (5000, 10000, 21097.5, 42195)"),
+        _c("predicted_finish_time_s", "DOUBLE", "Predicted finish time, s"),
+        _c("predicted_pace_s_per_km", "DOUBLE", "Predicted average pace, s/km"),
+        _c("model_name", "STRING", "Registered model name"),
+        _c("model_version", "STRING", "Registered model version that scored the row"),
+        _c("feature_table_version", "BIGINT", "Delta version of the feature table read"),
+        _c("run_id", "STRING", "Batch inference run id"),
+        _c("scored_at", "TIMESTAMP", "When the row was scored (UTC)"),
+    ),
+    constraints={"prediction_positive": "predicted_finish_time_s > 0"},
+)
+
+ATHLETE_WEEKLY_REPORT = Table(
+    "gold",
+    "athlete_weekly_report",
+    keys=("athlete_id", "week_start"),
+    comment="Weekly training summary per athlete (ISO weeks, Monday start) with load state at week end and flags.",
+    columns=(
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("week_start", "DATE", "Monday of the week"),
+        _c("week_end", "DATE", "Last day covered: Sunday, or the run date for the current week"),
+        _c("sessions", "INT", "Sessions in the week"),
+        _c("distance_m", "DOUBLE", "Distance in the week, m"),
+        _c("duration_s", "DOUBLE", "Duration in the week, s"),
+        _c("weekly_load", "DOUBLE", "Sum of daily_load in the week, TRIMP units"),
+        _c("ctl", "DOUBLE", "Chronic training load at week end, TRIMP units"),
+        _c("atl", "DOUBLE", "Acute training load at week end, TRIMP units"),
+        _c("tsb", "DOUBLE", "Training stress balance at week end, TRIMP units"),
+        _c("acwr_rolling", "DOUBLE", "Rolling acute:chronic workload ratio at week end"),
+        _c("acwr_ewma", "DOUBLE", "EWMA acute:chronic workload ratio at week end"),
+        _c("monotony_7d", "DOUBLE", "Training monotony at week end"),
+        _c("flags", "ARRAY<STRING>", "Warnings, e.g. acwr_high, monotony_high, form_very_low"),
+        _c("computed_at", "TIMESTAMP", "When the row was computed (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
+
+TIME_ESTIMATOR = RegisteredModel("ml", "time_estimator")
+
+# landing -> bronze -> silver -> features, in pipeline order
+FEATURE_PIPELINE_TABLES = (
+    SESSIONS_RAW,
+    LANDING_FILES,
+    DEVICE_FILES,
+    QUARANTINE,
+    ATHLETES,
+    SESSIONS,
+    RACES,
+    ATHLETE_ROLLING_FEATURES,
+)
+ALL_TABLES = (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT)

@@ -87,10 +87,3 @@ def utc_timestamp(moment):
     from pyspark.sql import functions as F
 
     return F.lit(moment.strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp")
-
-
-def sql_string_list(values: Iterable[str]) -> str:
-    """A SQL IN-list of string literals."""
-    from athlete_platform.lakehouse.schemas import sql_escape
-
-    return ", ".join(f"'{sql_escape(v)}'" for v in values)

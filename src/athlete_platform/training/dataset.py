@@ -9,16 +9,15 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+from athlete_platform.features import model_inputs as mi
 from athlete_platform.features.feature_view import FeatureView
-from athlete_platform.lakehouse import tables as t
+from athlete_platform.lakehouse import tables
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from athlete_platform.lakehouse.tables import TableNames
-
-ATHLETE_COLUMNS = ("athlete_id", "sex", "birth_date", "weight_kg", "hr_rest", "hr_max")
 
 
 def races_with_previous(races: DataFrame) -> DataFrame:
@@ -51,19 +50,19 @@ def training_rows(spark: SparkSession, names: TableNames, run_date: date) -> tup
 
     from athlete_platform.lakehouse.delta import current_version
 
-    for table in (t.RACES, t.ATHLETES, t.ATHLETE_ROLLING_FEATURES):
+    for table in (tables.RACES, tables.ATHLETES, tables.ATHLETE_ROLLING_FEATURES):
         if not spark.catalog.tableExists(names(table)):
             from athlete_platform.errors import SetupError
 
             raise SetupError(f"{names(table)} does not exist yet: run the feature pipeline first.")
     versions = {
-        "races": current_version(spark, names(t.RACES)),
-        "athletes": current_version(spark, names(t.ATHLETES)),
+        "races": current_version(spark, names(tables.RACES)),
+        "athletes": current_version(spark, names(tables.ATHLETES)),
     }
-    races = spark.read.option("versionAsOf", versions["races"]).table(names(t.RACES))
-    athletes = spark.read.option("versionAsOf", versions["athletes"]).table(names(t.ATHLETES))
+    races = spark.read.option("versionAsOf", versions["races"]).table(names(tables.RACES))
+    athletes = spark.read.option("versionAsOf", versions["athletes"]).table(names(tables.ATHLETES))
     labels = races_with_previous(races.where(F.col("race_date") <= F.lit(run_date))).join(
-        athletes.select(*ATHLETE_COLUMNS), "athlete_id"
+        athletes.select(*mi.PROFILE_COLUMNS), "athlete_id"
     )
     view = FeatureView(spark, names)
     versions["features"] = view.table_version

@@ -18,25 +18,23 @@ import hashlib
 import json
 import logging
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from athlete_platform.config import Settings
-from athlete_platform.training import model_inputs as mi
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-    from athlete_platform.lakehouse.tables import TableNames
+from athlete_platform.domain.distances import DISTANCE_NAMES, RACE_DISTANCES_M
+from athlete_platform.features import model_inputs as mi
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION, configure_mlflow, resolve_alias
+from athlete_platform.lakehouse.step import Step, StepContext
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 TIME_TEST_FRACTION = 0.2
 HELDOUT_ATHLETE_FRACTION = 0.2
 MIN_TRAIN_ROWS = 30
@@ -119,10 +117,10 @@ def evaluate(test: pd.DataFrame, predicted_s: np.ndarray) -> tuple[dict[str, flo
             out[f"{prefix}_{name}"] = value
     for name, value in error_metrics(predicted_s, actual).items():
         out[f"model_all_rows_{name}"] = value
-    for d in mi.RACE_DISTANCES_M:
+    for d in RACE_DISTANCES_M:
         rows = common & np.isclose(distance, d)
         if rows.any():
-            tag = mi.DISTANCE_LABELS[d].lower().replace(" ", "_")
+            tag = DISTANCE_NAMES[d].lower().replace(" ", "_")
             for prefix, values in (("model", predicted_s), ("riegel", riegel), ("vdot", vdot)):
                 out[f"{prefix}_mape_{tag}"] = error_metrics(values[rows], actual[rows])["mape"]
     return out, common
@@ -144,31 +142,17 @@ def git_commit(home: Path) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def configure_mlflow(settings: Settings) -> None:
-    """Point MLflow at the configured tracking URI and make sure the experiment exists."""
-    import mlflow
-
-    settings.mlflow_path.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    if mlflow.get_experiment_by_name(settings.mlflow.experiment) is None:
-        artifacts = None if settings.mlflow.tracking_uri else (settings.mlflow_path / "artifacts").as_uri()
-        mlflow.create_experiment(settings.mlflow.experiment, artifact_location=artifacts)
-    mlflow.set_experiment(settings.mlflow.experiment)
-
-
 def champion_mape(model_name: str, test: pd.DataFrame, rows: np.ndarray) -> tuple[str | None, float]:
     """Current champion's version and MAPE on the given test rows (inf if it cannot score them)."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    try:
-        current = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
+    current = resolve_alias(model_name, CHAMPION)
+    if current is None:
         return None, float("inf")
-    current_version = str(current.version)
+    current_version = current.version
     try:
-        model = mlflow.xgboost.load_model(f"models:/{model_name}@{CHAMPION}")
+        model = mlflow.xgboost.load_model(current.uri)
         inputs = mi.model_inputs(test)
         predicted = mi.predicted_time_s(model.predict(inputs), inputs)
     except (MlflowException, ValueError, KeyError) as exc:
@@ -177,48 +161,88 @@ def champion_mape(model_name: str, test: pd.DataFrame, rows: np.ndarray) -> tupl
     return current_version, error_metrics(predicted[rows], test["finish_time_s"].to_numpy(float)[rows])["mape"]
 
 
-def run_training(
-    spark: SparkSession,
-    names: TableNames,
-    settings: Settings,
-    run_date: date,
-    run_id: str,
-    params_override: dict | None = None,
-) -> TrainingResult:
-    """Train, log, register, and gate one time-estimator version for `run_date`."""
-    import mlflow
+@dataclass(frozen=True)
+class TrainingInputs:
+    frame: pd.DataFrame  # one row per labelled race, as-of joined (training_rows)
+    versions: dict[str, int]  # Delta versions read, for lineage
+    run_date: date
+    noise_floor_mape: float | None
+    params_override: dict
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: object  # xgboost.XGBRegressor
+    params: dict
+    split: SplitResult
+    x_train: pd.DataFrame
+    metrics: dict[str, float]
+    common: np.ndarray  # test rows where both baselines exist
+    inputs: TrainingInputs
+
+
+def fit_and_evaluate(inputs: TrainingInputs) -> TrainedModel:
+    """Pure transform: split, fit XGBoost on the residual over the baselines, score on held-out rows."""
     import xgboost as xgb
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
     from athlete_platform.errors import PlatformError
-    from athlete_platform.lakehouse import tables as t
-    from athlete_platform.training.dataset import training_rows
 
-    frame, versions = training_rows(spark, names, run_date)
+    frame = inputs.frame
     split = split_rows(frame) if len(frame) else None
     if split is None or len(split.train) < MIN_TRAIN_ROWS or len(split.test) == 0:
         raise PlatformError(
-            f"Not enough race results up to {run_date} to train: {len(frame)} labelled races "
+            f"Not enough race results up to {inputs.run_date} to train: {len(frame)} labelled races "
             f"(need {MIN_TRAIN_ROWS}+ for training plus a held-out set). Ingest more data or pick a later run date."
         )
-    params = {**XGB_PARAMS, **(params_override or {})}
+    params = {**XGB_PARAMS, **inputs.params_override}
     x_train = mi.model_inputs(split.train)
     y_train = mi.training_target(split.train["finish_time_s"], split.train["distance_m"], x_train)
     model = xgb.XGBRegressor(**params).fit(x_train, y_train)
     x_test = mi.model_inputs(split.test)
     predicted = mi.predicted_time_s(model.predict(x_test), x_test)
     metrics, common = evaluate(split.test, predicted)
-    floor = noise_floor_mape(settings.landing_path)
-    if floor is not None:
-        metrics["noise_floor_mape"] = floor
+    if inputs.noise_floor_mape is not None:
+        metrics["noise_floor_mape"] = inputs.noise_floor_mape
+    return TrainedModel(model, params, split, x_train, metrics, common, inputs)
 
-    model_name = names(t.TIME_ESTIMATOR)
-    configure_mlflow(settings)
+
+class TrainingStep(Step[TrainingInputs, TrainedModel, TrainingResult]):
+    """silver.races + feature view -> XGBoost time estimator -> MLflow registry + promotion gate."""
+
+    def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> TrainingInputs:
+        from athlete_platform.training.dataset import training_rows
+
+        frame, versions = training_rows(ctx.spark, ctx.names, ctx.run_date)
+        floor = noise_floor_mape(ctx.settings.landing_path)
+        return TrainingInputs(frame, versions, ctx.run_date, floor, dict(params.get("xgb_params") or {}))
+
+    def transform(self, inputs: TrainingInputs) -> TrainedModel:
+        return fit_and_evaluate(inputs)
+
+    def load(self, ctx: StepContext, trained: TrainedModel) -> TrainingResult:
+        return register_and_gate(ctx, trained)
+
+
+def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult:
+    """Log the run to MLflow, register the version as challenger, promote it if it beats every bar."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    model, split, x_train, metrics, common = (
+        trained.model,
+        trained.split,
+        trained.x_train,
+        trained.metrics,
+        trained.common,
+    )
+    run_date, floor = trained.inputs.run_date, trained.inputs.noise_floor_mape
+    model_name = ctx.names(tables.TIME_ESTIMATOR)
+    configure_mlflow(ctx.settings)
     with mlflow.start_run(run_name=f"time_estimator {run_date}") as run:
         mlflow.log_params(
             {
-                **params,
+                **trained.params,
                 "run_date": str(run_date),
                 "time_cutoff": str(split.cutoff_date),
                 "heldout_athletes": len(split.heldout_athletes),
@@ -229,9 +253,9 @@ def run_training(
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         mlflow.set_tags(
             {
-                "git_commit": git_commit(settings.home),
-                "job_run_id": run_id,
-                **{f"delta_version.{table}": str(v) for table, v in versions.items()},
+                "git_commit": git_commit(ctx.settings.home),
+                "job_run_id": ctx.run_id,
+                **{f"delta_version.{table}": str(v) for table, v in trained.inputs.versions.items()},
             }
         )
         train_data = mlflow.data.from_pandas(split.train.assign(**x_train), name="time_estimator_train")

@@ -1,19 +1,10 @@
-"""Weekly performance report: silver sessions + daily features -> gold.athlete_weekly_report + HTML.
+"""Weekly report rendering: self-contained HTML pages (PMC chart as an embedded PNG), no Spark.
 
-Extract -> transform -> load:
+pandas in, strings/files out: one page per athlete (Performance Management Chart, the last
+:data:`~athlete_platform.reporting.weekly_summary.REPORT_WEEKS` weeks, the latest predictions) and
+an index page, plus the formatting helpers they use. Unit-tested without Spark.
 
-* :func:`weekly_summary` is the pure Spark transform: one row per athlete per ISO week
-  (Monday start) from the athlete's first feature week to the week holding the run date,
-  with the week's volume, its summed daily load, the load state of the week's last day and
-  warning flags.
-* :func:`run_weekly_report` MERGEs those rows on (athlete_id, week_start), so a re-run for the
-  same run date leaves the same rows, then renders a self-contained HTML page per athlete
-  (Performance Management Chart as an embedded PNG, the last 8 weeks, latest predictions)
-  and an index page.
-
-Everything the pages show is collected with three Spark queries in all (weeks, chart days,
-predictions), never one per athlete; the rendering helpers below are pure pandas/matplotlib
-functions so they are unit-tested without Spark.
+matplotlib is imported at module import: set ``MPLCONFIGDIR`` before importing this module.
 """
 
 from __future__ import annotations
@@ -21,15 +12,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import logging
 import math
 import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
@@ -38,239 +27,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from athlete_platform.errors import SetupError
-from athlete_platform.lakehouse import schemas
-from athlete_platform.lakehouse.tables import ATHLETE_PREDICTIONS, ATHLETE_ROLLING_FEATURES, SESSIONS
-from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
-
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
-
-    from athlete_platform.lakehouse.tables import TableNames
-
-log = logging.getLogger(__name__)
-
-# --- flag thresholds -------------------------------------------------------------------------
-#: Gabbett (2016): an acute:chronic workload ratio above 1.5 is the injury "danger zone".
-ACWR_HIGH = 1.5
-#: Gabbett (2016): below 0.8 the athlete is under-loaded relative to what they are used to.
-ACWR_LOW = 0.8
-#: Foster (1998): monotony above 2.0 (little day-to-day variation) goes with illness/overreaching.
-MONOTONY_HIGH = 2.0
-#: Performance Management Chart convention (Coggan): TSB below -30 is deep, risky fatigue.
-FORM_VERY_LOW = -30.0
-
-#: Weeks shown in an athlete page's table (the current week and the 7 before it).
-REPORT_WEEKS = 8
-#: Days of history in the Performance Management Chart, ending on the run date.
-CHART_DAYS = 180
-
-KEYS = ["athlete_id", "week_start"]
-#: Load-state columns taken from the feature row of the week's last day.
-STATE_COLUMNS = ("ctl", "atl", "tsb", "acwr_rolling", "acwr_ewma", "monotony_7d")
-_LINEAGE = ("computed_at", "_run_id")
-#: Columns of :func:`weekly_summary`: the report table without its lineage columns.
-SUMMARY_COLUMNS: list[str] = [c for c in schemas.ATHLETE_WEEKLY_REPORT.column_names if c not in _LINEAGE]
-_TYPES = {c.name: c.type for c in schemas.ATHLETE_WEEKLY_REPORT.columns}
-
-
-@dataclass(frozen=True)
-class FlagRule:
-    """A warning raised when ``column`` is strictly above (or below) ``threshold``."""
-
-    flag: str
-    column: str
-    above: bool
-    threshold: float
-
-    def applies(self, value: float | None) -> bool:
-        """Null and NaN never raise a flag (e.g. ACWR before 28 days of history)."""
-        if value is None or _is_missing(value):
-            return False
-        return value > self.threshold if self.above else value < self.threshold
-
-
-#: The flags, in the order they appear in ``flags``; one definition serves Spark and pandas.
-FLAG_RULES: tuple[FlagRule, ...] = (
-    FlagRule("acwr_high", "acwr_rolling", True, ACWR_HIGH),
-    FlagRule("acwr_low", "acwr_rolling", False, ACWR_LOW),
-    FlagRule("monotony_high", "monotony_7d", True, MONOTONY_HIGH),
-    FlagRule("form_very_low", "tsb", False, FORM_VERY_LOW),
+from athlete_platform.reporting.weekly_summary import (
+    ACWR_HIGH,
+    ACWR_LOW,
+    CHART_DAYS,
+    FORM_VERY_LOW,
+    MONOTONY_HIGH,
+    REPORT_WEEKS,
+    is_missing,
+    week_start_of,
 )
-
-
-def week_flags(state: Mapping[str, Any]) -> list[str]:
-    """The flags for one week-end state (``acwr_rolling``, ``monotony_7d``, ``tsb``)."""
-    return [rule.flag for rule in FLAG_RULES if rule.applies(state.get(rule.column))]
-
-
-def week_start_of(day: date) -> date:
-    """Monday of the ISO week holding ``day``."""
-    return day - timedelta(days=day.weekday())
-
-
-@dataclass(frozen=True)
-class WeeklyReportResult:
-    """What :func:`run_weekly_report` did: report rows merged, athletes rendered, the index page."""
-
-    rows: int
-    athletes: int
-    index_path: Path
-
-
-# --- transform -----------------------------------------------------------------------------------
-
-
-def weekly_summary(sessions: DataFrame, features: DataFrame, run_date: date) -> DataFrame:
-    """Pure transform: per athlete per ISO week, volume, load and the week-end load state.
-
-    Args:
-        sessions: silver.sessions rows (``athlete_id``, ``session_date``, ``distance_m``,
-            ``duration_s``); sessions after ``run_date`` are ignored.
-        features: athlete_rolling_features rows (``athlete_id``, ``feature_date``, ``daily_load``
-            and :data:`STATE_COLUMNS`); rows after ``run_date`` are ignored.
-        run_date: Last day covered; its week is the last, partial, week.
-
-    Returns:
-        :data:`SUMMARY_COLUMNS`, one row per athlete with a feature row on or before
-        ``run_date`` and per week from the athlete's first feature week to ``run_date``'s week.
-        ``sessions``/``distance_m``/``duration_s`` are 0 in weeks without sessions;
-        ``weekly_load`` sums the week's feature rows (null only if the week has none); the state
-        columns come from the feature row of ``week_end`` exactly (null if that row is missing,
-        never an older row passed off as current). NaN states are returned as null.
-    """
-    from pyspark.sql import functions as F
-
-    run_day = F.lit(run_date).cast("date")
-    feats = features.where(F.col("feature_date") <= run_day).select(
-        "athlete_id",
-        "feature_date",
-        _monday(F.col("feature_date")).alias("week_start"),
-        "daily_load",
-        # Spark orders NaN above every number (NaN > 1.5 is true): make NaN null first.
-        *[F.nanvl(F.col(c), F.lit(None).cast("double")).alias(c) for c in STATE_COLUMNS],
-    )
-    every_monday = F.sequence(F.col("first_week"), F.lit(week_start_of(run_date)), F.expr("INTERVAL 7 DAYS"))
-    weeks = (
-        feats.groupBy("athlete_id")
-        .agg(F.min("week_start").alias("first_week"))
-        .select("athlete_id", F.explode(every_monday).alias("week_start"))
-        .withColumn("week_end", F.least(F.date_add("week_start", 6), run_day))
-    )
-    volumes = (
-        sessions.where(F.col("session_date") <= run_day)
-        .groupBy("athlete_id", _monday(F.col("session_date")).alias("week_start"))
-        .agg(
-            F.count(F.lit(1)).alias("sessions"),
-            F.sum("distance_m").alias("distance_m"),
-            F.sum("duration_s").alias("duration_s"),
-        )
-    )
-    loads = feats.groupBy("athlete_id", "week_start").agg(F.sum("daily_load").alias("weekly_load"))
-    states = feats.select("athlete_id", F.col("feature_date").alias("week_end"), *STATE_COLUMNS)
-
-    joined = (
-        weeks.join(volumes, KEYS, "left")
-        .join(loads, KEYS, "left")
-        .join(states, ["athlete_id", "week_end"], "left")
-        .fillna(0, subset=["sessions", "distance_m", "duration_s"])
-        .withColumn("flags", _flags_column())
-    )
-    return joined.select(*[F.col(c).cast(_TYPES[c]).alias(c) for c in SUMMARY_COLUMNS])
-
-
-def _monday(day: Column) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.date_sub(day, F.weekday(day))  # weekday: 0 = Monday
-
-
-def _flags_column() -> Column:
-    from pyspark.sql import functions as F
-
-    raised = [
-        F.when((F.col(r.column) > r.threshold) if r.above else (F.col(r.column) < r.threshold), F.lit(r.flag))
-        for r in FLAG_RULES
-    ]
-    return F.filter(F.array(*raised), lambda flag: flag.isNotNull())
-
-
-# --- job -----------------------------------------------------------------------------------------
-
-
-def run_weekly_report(
-    spark: SparkSession, names: TableNames, run_date: date, run_id: str, now: datetime, output_dir: Path
-) -> WeeklyReportResult:
-    """Compute and MERGE the weekly report up to ``run_date``, then render the HTML pages.
-
-    Pages go to ``output_dir/reports/<athlete_id>.html`` plus ``output_dir/reports/index.html``.
-    Every athlete with a feature row on or before ``run_date`` is reported, over their whole
-    history (rows of earlier weeks only change when their inputs changed).
-
-    Raises:
-        SetupError: silver.sessions or the feature table does not exist yet.
-    """
-    from pyspark.sql import functions as F
-
-    for table_id, producer in ((SESSIONS, "silver pipeline"), (ATHLETE_ROLLING_FEATURES, "feature pipeline")):
-        if not spark.catalog.tableExists(names(table_id)):
-            raise SetupError(
-                f"The weekly report reads {names(table_id)}, which does not exist yet: run the {producer} first."
-            )
-    table = schemas.ensure_table(spark, names, schemas.ATHLETE_WEEKLY_REPORT)
-    features = spark.table(names(ATHLETE_ROLLING_FEATURES))
-    summary = weekly_summary(spark.table(names(SESSIONS)), features, run_date)
-    stamped = summary.select("*", utc_timestamp(now).alias("computed_at"), F.lit(run_id).alias("_run_id")).cache()
-    try:
-        rows = stamped.count()
-        merge_upsert(spark, table, stamped, keys=KEYS)
-        first_shown = week_start_of(run_date) - timedelta(weeks=REPORT_WEEKS - 1)
-        weeks = stamped.where(F.col("week_start") >= F.lit(first_shown)).select(*SUMMARY_COLUMNS).toPandas()
-    finally:
-        stamped.unpersist()
-
-    chart_from = run_date - timedelta(days=CHART_DAYS - 1)
-    chart = (
-        features.where(F.col("feature_date").between(F.lit(chart_from), F.lit(run_date)))
-        .select("athlete_id", "feature_date", "daily_load", "ctl", "atl", "tsb")
-        .toPandas()
-    )
-    predictions = latest_predictions(spark, names, run_date)
-
-    index_path = render_reports(weeks, chart, predictions, run_date, now, output_dir / "reports")
-    athletes = weeks["athlete_id"].nunique()
-    log.info("weekly report to %s: %d rows merged, %d athlete pages in %s", run_date, rows, athletes, index_path.parent)
-    return WeeklyReportResult(rows=rows, athletes=athletes, index_path=index_path)
-
-
-def latest_predictions(spark: SparkSession, names: TableNames, run_date: date) -> pd.DataFrame | None:
-    """Per athlete, the prediction rows of its latest ``as_of_date <= run_date``; None without the table."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    table = names(ATHLETE_PREDICTIONS)
-    if not spark.catalog.tableExists(table):
-        return None
-    per_athlete = Window.partitionBy("athlete_id")
-    return (
-        spark.table(table)
-        .where(F.col("as_of_date") <= F.lit(run_date))
-        .withColumn("_latest", F.max("as_of_date").over(per_athlete))
-        .where(F.col("as_of_date") == F.col("_latest"))
-        .select(
-            "athlete_id",
-            "as_of_date",
-            "race_distance_m",
-            "predicted_finish_time_s",
-            "predicted_pace_s_per_km",
-            "model_name",
-            "model_version",
-        )
-        .toPandas()
-    )
-
-
-# --- rendering (pure: pandas in, files/strings out) ---------------------------------------------
 
 
 def render_reports(
@@ -371,7 +137,7 @@ def weeks_table(weeks: pd.DataFrame) -> str:
             _day(week["week_start"]),
             _day(week["week_end"]),
             _number(week["sessions"], "{:.0f}"),
-            _number(week["distance_m"] / 1000.0 if not _is_missing(week["distance_m"]) else None, "{:.1f}"),
+            _number(week["distance_m"] / 1000.0 if not is_missing(week["distance_m"]) else None, "{:.1f}"),
             format_duration(week["duration_s"]),
             _number(week["weekly_load"], "{:.0f}"),
             _number(week["ctl"], "{:.1f}"),
@@ -504,7 +270,7 @@ def distance_label(distance_m: float) -> str:
 
 def format_duration(seconds: float | None) -> str:
     """Seconds as h:mm:ss (rounded to the second), e.g. 5025 -> "1:23:45"; "–" when missing."""
-    if _is_missing(seconds):
+    if is_missing(seconds):
         return "–"
     hours, rest = divmod(round(seconds), 3600)
     minutes, secs = divmod(rest, 60)
@@ -513,7 +279,7 @@ def format_duration(seconds: float | None) -> str:
 
 def format_pace(seconds_per_km: float | None) -> str:
     """Pace as m:ss/km (rounded to the second), e.g. 299.6 -> "5:00/km"; "–" when missing."""
-    if _is_missing(seconds_per_km):
+    if is_missing(seconds_per_km):
         return "–"
     minutes, secs = divmod(round(seconds_per_km), 60)
     return f"{minutes}:{secs:02d}/km"
@@ -526,21 +292,12 @@ def flag_list(flags: Any) -> list[str]:
     return [str(f) for f in flags]
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NaT:
-        return True
-    try:
-        return math.isnan(value)
-    except TypeError:
-        return False
-
-
 def _number(value: Any, fmt: str) -> str:
-    return "–" if _is_missing(value) else fmt.format(value)
+    return "–" if is_missing(value) else fmt.format(value)
 
 
 def _day(value: Any) -> str:
-    return "–" if _is_missing(value) else pd.Timestamp(value).date().isoformat()
+    return "–" if is_missing(value) else pd.Timestamp(value).date().isoformat()
 
 
 def _split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:

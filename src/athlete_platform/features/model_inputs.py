@@ -18,10 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from athlete_platform.features import metrics
-
-RACE_DISTANCES_M = (5000.0, 10000.0, 21097.5, 42195.0)
-DISTANCE_LABELS = {5000.0: "5K", 10000.0: "10K", 21097.5: "Half marathon", 42195.0: "Marathon"}
+from athlete_platform.domain import physiology
 
 FEATURE_STORE_INPUTS = (
     "atl",
@@ -45,6 +42,8 @@ FEATURE_STORE_INPUTS = (
     "history_days",
 )
 ATHLETE_INPUTS = ("weight_kg", "hr_rest", "hr_max")
+# The athlete profile columns a scoring or training row joins on.
+PROFILE_COLUMNS = ("athlete_id", "sex", "birth_date", *ATHLETE_INPUTS)
 MODEL_INPUTS: tuple[str, ...] = (
     "distance_m",
     "log_distance_m",
@@ -75,13 +74,13 @@ REQUIRED_COLUMNS = (
 
 def vdot_baseline_time_s(vdot_best_90d: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
     """Daniels equivalent time for the distance at the best recent VDOT (NaN without one)."""
-    return np.asarray(metrics.daniels_time_s(np.asarray(vdot_best_90d, float), np.asarray(distance_m, float)), float)
+    return np.asarray(physiology.daniels_time_s(np.asarray(vdot_best_90d, float), np.asarray(distance_m, float)), float)
 
 
 def riegel_baseline_time_s(prev_time_s: np.ndarray, prev_distance_m: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
     """Riegel from the athlete's latest earlier race (NaN without one)."""
     return np.asarray(
-        metrics.riegel_time_s(
+        physiology.riegel_time_s(
             np.asarray(prev_time_s, float), np.asarray(prev_distance_m, float), np.asarray(distance_m, float)
         ),
         float,

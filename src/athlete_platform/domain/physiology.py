@@ -1,0 +1,215 @@
+"""Physiology formulas of DESIGN.md section 4: Banister TRIMP, Daniels-Gilbert VDOT, Riegel.
+
+Vectorised numpy (scalars in, float out). `daniels_vdot` is written once over an `exp`
+function so the same formula serves numpy arrays and Spark columns (silver's race VDOT).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from athlete_platform.domain.arrays import as_days, as_float_array, maybe_scalar
+
+#: Banister TRIMP coefficients ``(a, b)`` per sex: ``minutes * x * a * exp(b*x)``.
+TRIMP_COEFFICIENTS: Mapping[str, tuple[float, float]] = {
+    "M": (0.64, 1.92),
+    "F": (0.86, 1.67),
+}
+
+#: Look-back (days d-28..d-1) for the TRIMP-per-minute median used to impute.
+IMPUTATION_LOOKBACK_DAYS: int = 28
+
+#: Riegel fatigue exponent.
+RIEGEL_EXPONENT: float = 1.06
+
+
+def trimp(
+    duration_s: Any,
+    avg_hr: Any,
+    hr_rest: Any,
+    hr_max: Any,
+    sex: Any,
+) -> np.ndarray | float:
+    """Banister TRIMP of one or many sessions (vectorised, broadcasting).
+
+    ``TRIMP = minutes * x * a * exp(b * x)`` with ``minutes = duration_s / 60``
+    and heart-rate reserve fraction ``x = (avg_hr - hr_rest) / (hr_max - hr_rest)``;
+    ``(a, b) = (0.64, 1.92)`` for ``sex == 'M'`` and ``(0.86, 1.67)`` for ``'F'``.
+
+    Clipping choice: ``x`` is **not** clipped into ``[0, 1]``.  The only
+    exception is ``x < 0`` (average HR below resting HR), which gives a load
+    of exactly 0.  An ``avg_hr`` above ``hr_max`` (``x > 1``) is used as is.
+
+    Missing values: NaN ``avg_hr`` (or NaN duration / HR bounds) gives NaN.
+
+    Args:
+        duration_s: Session duration in seconds.
+        avg_hr: Average heart rate of the session (bpm), NaN when unknown.
+        hr_rest: Athlete's resting heart rate (bpm).
+        hr_max: Athlete's maximum heart rate (bpm); must exceed ``hr_rest``.
+        sex: ``'M'`` or ``'F'`` (scalar or array-like).
+
+    Returns:
+        A float64 array of the broadcast shape (a ``float`` for all-scalar input).
+
+    Raises:
+        ValueError: for a sex value other than ``'M'``/``'F'`` or ``hr_max <= hr_rest``.
+    """
+    dur = as_float_array(duration_s)
+    hr = as_float_array(avg_hr)
+    rest = as_float_array(hr_rest)
+    hmax = as_float_array(hr_max)
+    sex_arr = np.asarray(sex, dtype=object)
+
+    is_m = sex_arr == "M"
+    is_f = sex_arr == "F"
+    bad = ~(is_m | is_f)
+    if np.any(bad):
+        raise ValueError(f"sex must be 'M' or 'F', got {sorted(set(map(repr, np.atleast_1d(sex_arr[bad]))))}")
+    if np.any(hmax <= rest):
+        raise ValueError("hr_max must be greater than hr_rest")
+
+    a = np.where(is_m, TRIMP_COEFFICIENTS["M"][0], TRIMP_COEFFICIENTS["F"][0])
+    b = np.where(is_m, TRIMP_COEFFICIENTS["M"][1], TRIMP_COEFFICIENTS["F"][1])
+    minutes = dur / 60.0
+    x = (hr - rest) / (hmax - rest)
+    with np.errstate(over="ignore", invalid="ignore"):
+        load = minutes * x * a * np.exp(b * x)
+    # x < 0 -> 0 load; NaN x stays NaN because NaN < 0 is False.
+    result = np.where(x < 0, 0.0, load).astype(np.float64)
+    return maybe_scalar(result)
+
+
+def impute_missing_loads(
+    day: Any,
+    duration_s: Any,
+    trimp: Any,
+    lookback_days: int = IMPUTATION_LOOKBACK_DAYS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the load of sessions without heart rate, for one athlete.
+
+    A session is "without HR" when its ``trimp`` is NaN.  Its load becomes
+    ``minutes * median(TRIMP per minute)`` over the athlete's sessions *with*
+    HR whose start day lies in ``d-lookback_days .. d-1`` (strictly before the
+    session's day ``d``; same-day sessions are excluded), or 0 when there is
+    no such session.  The median of an even count is the mean of the two
+    middle values.  Sessions with HR but a non-positive duration have no
+    defined rate and are left out of the median pool; imputed loads never
+    feed the pool.
+
+    Args:
+        day: Session days (``datetime64``, ``datetime.date``, timestamps or
+            ISO strings; timezone-naive local dates).  Any order.
+        duration_s: Session durations in seconds.
+        trimp: Session TRIMP, NaN when no HR was recorded.
+        lookback_days: Size of the look-back window (default 28).
+
+    Returns:
+        ``(load, imputed)``: float64 loads and a boolean flag (True where the
+        load was imputed), both aligned with the input order.
+    """
+    days = as_days(day).astype(np.int64)
+    dur = as_float_array(duration_s).reshape(-1)
+    tr = as_float_array(trimp).reshape(-1)
+    if not (days.shape == dur.shape == tr.shape):
+        raise ValueError("day, duration_s and trimp must have the same length")
+    if lookback_days < 1:
+        raise ValueError("lookback_days must be >= 1")
+
+    minutes = dur / 60.0
+    missing = np.isnan(tr)
+    pool = ~missing & np.isfinite(minutes) & (minutes > 0)
+    order = np.argsort(days[pool], kind="stable")
+    pool_days = days[pool][order]
+    pool_rate = (tr[pool] / minutes[pool])[order]
+
+    query = days[missing]
+    lo = np.searchsorted(pool_days, query - lookback_days, side="left")
+    hi = np.searchsorted(pool_days, query, side="left")
+    counts = hi - lo
+    rate = np.zeros(query.shape, dtype=np.float64)
+    has = counts > 0
+    if np.any(has):
+        width = int(counts.max())
+        offsets = np.arange(width)
+        idx = lo[has, None] + offsets[None, :]
+        valid = offsets[None, :] < counts[has, None]
+        vals = np.where(valid, pool_rate[np.minimum(idx, pool_rate.size - 1)], np.nan)
+        rate[has] = np.nanmedian(vals, axis=1)
+
+    load = tr.copy()
+    load[missing] = minutes[missing] * rate
+    return load, missing.copy()
+
+
+def daniels_vdot(distance_m: Any, time_s: Any, exp: Callable[[Any], Any] = np.exp) -> Any:
+    """Daniels-Gilbert VDOT, written once for numpy arrays and Spark columns (pass `F.exp`).
+
+    ``v = distance_m / (time_s/60)`` (m/min), ``t = time_s/60`` (min),
+    ``VO2 = -4.60 + 0.182258 v + 0.000104 v^2``,
+    ``%max = 0.8 + 0.1894393 e^(-0.012778 t) + 0.2989558 e^(-0.1932605 t)``, ``VDOT = VO2 / %max``.
+    """
+    t_min = time_s / 60.0
+    v = distance_m / t_min
+    vo2 = -4.60 + 0.182258 * v + 0.000104 * v * v
+    pct_max = 0.8 + 0.1894393 * exp(-0.012778 * t_min) + 0.2989558 * exp(-0.1932605 * t_min)
+    return vo2 / pct_max
+
+
+def vdot(distance_m: Any, time_s: Any) -> np.ndarray | float:
+    """Daniels-Gilbert VDOT of a race (vectorised numpy); non-positive distance or time gives NaN."""
+    d = as_float_array(distance_m)
+    t_s = as_float_array(time_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = daniels_vdot(d, t_s)
+    result = np.where((d > 0) & (t_s > 0), result, np.nan)
+    return maybe_scalar(np.asarray(result, dtype=np.float64))
+
+
+#: Speed (m/min) at which the Daniels VO2 polynomial is 0 (positive root).
+_V_ZERO_VO2: float = (-0.182258 + math.sqrt(0.182258**2 + 4 * 0.000104 * 4.60)) / (2 * 0.000104)
+
+
+def daniels_time_s(vdot_value: Any, distance_m: Any, tol_s: float = 1e-7) -> np.ndarray | float:
+    """Race time (s) at which :func:`vdot` of ``distance_m`` equals ``vdot_value``.
+
+    For a fixed distance VDOT strictly decreases with time wherever the VO2
+    polynomial is positive (its log-elasticity w.r.t. time is below -1 while
+    that of ``%max`` is above -0.25), so the root is unique and is found by
+    vectorised bisection on ``(0, distance / v0]`` where ``v0`` is the speed of
+    zero VO2.  Converges to ``tol_s`` (default 1e-7 s).  Non-positive or NaN
+    inputs give NaN.
+    """
+    target = as_float_array(vdot_value)
+    d = as_float_array(distance_m)
+    target, d = np.broadcast_arrays(target, d)
+    ok = np.isfinite(target) & np.isfinite(d) & (target > 0) & (d > 0)
+    tgt = np.where(ok, target, 1.0)
+    dist = np.where(ok, d, 1.0)
+
+    hi = dist / _V_ZERO_VO2 * 60.0  # VDOT(hi) == 0 < target
+    lo = hi * 1e-9  # VDOT(lo) is astronomically large > target
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        too_fast = np.asarray(vdot(dist, mid)) > tgt  # still above target -> go slower
+        lo = np.where(too_fast, mid, lo)
+        hi = np.where(too_fast, hi, mid)
+        if np.all(hi - lo <= tol_s):
+            break
+    result = np.where(ok, 0.5 * (lo + hi), np.nan)
+    return maybe_scalar(np.asarray(result, dtype=np.float64))
+
+
+def riegel_time_s(t1_s: Any, d1_m: Any, d2_m: Any) -> np.ndarray | float:
+    """Riegel prediction ``T2 = T1 * (D2 / D1) ** 1.06`` (vectorised; NaN for non-positive inputs)."""
+    t1 = as_float_array(t1_s)
+    d1 = as_float_array(d1_m)
+    d2 = as_float_array(d2_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = t1 * (d2 / d1) ** RIEGEL_EXPONENT
+    result = np.where((t1 > 0) & (d1 > 0) & (d2 > 0), result, np.nan)
+    return maybe_scalar(np.asarray(result, dtype=np.float64))

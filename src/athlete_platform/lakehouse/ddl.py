@@ -1,0 +1,81 @@
+"""Create and evolve tables from the registry (`lakehouse.tables`), idempotently.
+
+`ensure_table` creates a missing table, adds missing CHECK constraints, and evolves an existing
+table to its registry entry the way Delta allows without a rewrite: a column the registry added
+is added (nullable, with its comment). Anything else that differs (a column's type, a column the
+registry no longer has) is an error naming the column, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from athlete_platform.errors import PlatformError
+from athlete_platform.lakehouse.sql import sql_escape
+from athlete_platform.lakehouse.tables import SCHEMAS, Table, TableNames
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class SchemaMismatchError(PlatformError):
+    """An existing table differs from its registry entry in a way that needs a person."""
+
+
+def ensure_table(spark: SparkSession, names: TableNames, table: Table) -> str:
+    """Create the Delta table if missing, evolve it, add missing CHECK constraints; returns its name."""
+    name = names(table)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(table.schema)} COMMENT '{sql_escape(SCHEMAS[table.schema])}'")
+    if spark.catalog.tableExists(name):
+        _evolve(spark, name, table)
+    else:
+        props = ", ".join(f"'{k}' = '{v}'" for k, v in table.properties.items())
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name} ({_ddl_columns(table.columns)}) USING DELTA "
+            f"COMMENT '{sql_escape(table.comment)}'" + (f" TBLPROPERTIES ({props})" if props else "")
+        )
+    if table.constraints:
+        existing = {
+            row.key.removeprefix("delta.constraints.")
+            for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()
+            if row.key.startswith("delta.constraints.")
+        }
+        for constraint, expression in table.constraints.items():
+            if constraint.lower() not in existing:
+                spark.sql(f"ALTER TABLE {name} ADD CONSTRAINT {constraint} CHECK ({expression})")
+    return name
+
+
+def schema_changes(existing: dict[str, str], table: Table) -> tuple[list[str], list[str]]:
+    """Pure: (registry columns the table lacks, problems a person must resolve).
+
+    `existing` maps the table's column names to Spark simple type strings (e.g. `double`).
+    """
+    from pyspark.sql.types import _parse_datatype_string
+
+    wanted = table.column_types()
+    missing = [c for c in wanted if c not in existing]
+    problems = [
+        f"column {c} is {existing[c]} in the table but {wanted[c]} in the registry"
+        for c in wanted
+        if c in existing and _parse_datatype_string(wanted[c]).simpleString() != existing[c]
+    ]
+    problems += [f"column {c} is in the table but not in the registry" for c in existing if c not in wanted]
+    return missing, problems
+
+
+def _evolve(spark: SparkSession, name: str, table: Table) -> None:
+    existing = {f.name: f.dataType.simpleString() for f in spark.table(name).schema.fields}
+    missing, problems = schema_changes(existing, table)
+    if problems:
+        raise SchemaMismatchError(
+            f"{name} does not match its definition in athlete_platform.lakehouse.tables: {'; '.join(problems)}. "
+            "Migrate the table (ALTER TABLE ... or a rebuild) or fix the registry entry, then run again."
+        )
+    if missing:
+        added = [c for c in table.columns if c.name in missing]
+        spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({_ddl_columns(added)})")
+
+
+def _ddl_columns(columns) -> str:
+    return ", ".join(f"{c.name} {c.type} COMMENT '{sql_escape(c.comment)}'" for c in columns)

@@ -1,0 +1,79 @@
+"""The MLflow model registry: tracking set-up, aliases, and reading one exact version.
+
+An alias is resolved once (`resolve_alias`) and everything after that names the version it
+returned (`models:/<name>/<version>`), so a promotion while a job runs cannot make it record
+one version and use another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from athlete_platform.errors import PlatformError
+
+if TYPE_CHECKING:
+    from athlete_platform.config import Settings
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    """One registered version, pinned."""
+
+    name: str
+    version: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def configure_mlflow(settings: Settings) -> None:
+    """Point MLflow at the configured tracking URI and make sure the experiment exists."""
+    import mlflow
+
+    settings.mlflow_path.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if mlflow.get_experiment_by_name(settings.mlflow.experiment) is None:
+        artifacts = None if settings.mlflow.tracking_uri else (settings.mlflow_path / "artifacts").as_uri()
+        mlflow.create_experiment(settings.mlflow.experiment, artifact_location=artifacts)
+    mlflow.set_experiment(settings.mlflow.experiment)
+
+
+def resolve_alias(model_name: str, alias: str) -> ModelVersionRef | None:
+    """The version `alias` points at now, or None when the model or alias does not exist."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    return ModelVersionRef(model_name, str(version.version))
+
+
+def require_alias(model_name: str, alias: str, hint: str) -> ModelVersionRef:
+    """Like `resolve_alias`, but a missing alias is an error that says what to run (`hint`)."""
+    ref = resolve_alias(model_name, alias)
+    if ref is None:
+        raise PlatformError(f"Model {model_name} has no '{alias}' version yet. {hint}")
+    return ref
+
+
+def download(ref: ModelVersionRef, folder: Path) -> Path:
+    """Download the version's artifacts into `folder`; returns the folder."""
+    import mlflow
+
+    mlflow.artifacts.download_artifacts(ref.uri, dst_path=str(folder))
+    return folder
+
+
+def signature_input_names(ref: ModelVersionRef) -> tuple[str, ...]:
+    """The input column names of the version's signature (empty without a signature)."""
+    import mlflow
+
+    signature = mlflow.models.get_model_info(ref.uri).signature
+    return tuple(signature.inputs.input_names()) if signature else ()

@@ -1,0 +1,1 @@
+"""Reporting: the weekly report (summary transform, HTML rendering, the step that runs them)."""

@@ -1,0 +1,34 @@
+"""Unit-test fixtures: one small plain Spark session for the pure DataFrame transforms.
+
+No Delta, no catalog server, no Hive: the transforms take DataFrames and return DataFrames,
+so tiny in-memory frames are all they need.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def local_spark():
+    """The active session if there is one (the integration fixture's, in a full run), else a
+    plain local one. Never stopped here: the integration `spark` fixture may own the session,
+    and it stops a plain one itself before building the catalog-backed one."""
+    # Python workers (applyInPandas) must run this venv's interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    return (
+        SparkSession.builder.master("local[1]")
+        .appName("unit")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
