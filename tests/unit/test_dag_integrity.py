@@ -36,6 +36,7 @@ def test_dag_policy(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.max_active_runs == 1
     assert "athlete-platform" in dag.tags
+    assert dag.tasks, f"{dag_id} has no tasks: the checks below would pass on nothing"
     for task in dag.tasks:
         assert task.owner == "athlete-platform", task.task_id
         assert task.retries >= 1, task.task_id
@@ -58,13 +59,6 @@ def test_inference_is_triggered_by_the_features_asset(dagbag):
     produced = {o.name for o in dagbag.dags["athlete_feature_pipeline"].get_task("publish_features").outlets}
     consumed = {a.name for a in inference.timetable.asset_condition.objects}
     assert produced and produced <= consumed
-
-
-def test_dag_files_do_no_io_or_clock_reads_at_import():
-    for path in DAGS_FOLDER.glob("*.py"):
-        text = path.read_text()
-        for forbidden in ("datetime.now(", "utcnow(", "open(", "SparkSession", "load_settings("):
-            assert forbidden not in text, f"{path.name} uses {forbidden} at parse time"
 
 
 def test_run_date_templates_for_dated_and_asset_triggered_runs():

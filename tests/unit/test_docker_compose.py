@@ -306,6 +306,19 @@ def test_compose_declares_the_whole_stack():
     assert is_one_shot(SERVICES[roles["airflow init"][0]]), "airflow-init must run once (restart: 'no')"
 
 
+def test_the_checks_below_have_services_to_check():
+    # A parametrized test over an empty list is skipped, and a loop over one asserts nothing:
+    # if the selections below stopped matching the compose file, the checks would pass unseen.
+    catalogs = [n for n in SETTINGS_SERVICES if is_catalog_server(SERVICES[n])]
+    assert catalogs and CLIENT_SERVICES and LONG_RUNNING and BUILT
+    assert {"airflow-scheduler", "platform"} <= set(CLIENT_SERVICES)
+    assert {"airflow-api-server", "airflow-scheduler", "airflow-dag-processor"} <= set(AIRFLOW_SERVICES)
+    assert {name for name, _variable in CONNECTIONS} == set(AIRFLOW_SERVICES)
+    # Airflow's metadata database and MLflow's backend store are both PostgreSQL URLs.
+    assert {"airflow-scheduler", "mlflow"} <= {name for name, _where, _url in POSTGRES_URLS}
+    assert [n for n, s in SERVICES.items() if s.get("ports")], "no published ports to check"
+
+
 def test_every_compose_variable_has_a_default():
     with pytest.raises(ValueError, match="no default"):
         interpolate({"key": "x${UNSET_VARIABLE}"}, strict=True)

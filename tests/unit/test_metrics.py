@@ -22,23 +22,6 @@ K42 = 1.0 - math.exp(-1.0 / 42.0)
 
 
 # --------------------------------------------------------------------------
-# Constants
-# --------------------------------------------------------------------------
-
-
-def test_constants() -> None:
-    assert phys.TRIMP_COEFFICIENTS["M"] == (0.64, 1.92)
-    assert phys.TRIMP_COEFFICIENTS["F"] == (0.86, 1.67)
-    assert (m.ATL_DAYS, m.CTL_DAYS) == (7, 42)
-    assert (m.ACWR_ACUTE_DAYS, m.ACWR_CHRONIC_DAYS) == (7, 28)
-    # Taylor series of 1 - exp(-x): x - x^2/2 + x^3/6 - x^4/24 ...
-    assert abs(m.K_ATL - 0.1331221) < 1e-7
-    assert abs(m.K_CTL - 0.0235283) < 1e-7
-    assert abs(m.LAMBDA_ACUTE - 0.25) < 1e-15
-    assert abs(m.LAMBDA_CHRONIC - 0.0689655) < 1e-7  # 2/29
-
-
-# --------------------------------------------------------------------------
 # TRIMP
 # --------------------------------------------------------------------------
 

@@ -47,24 +47,62 @@ def test_missing_baseline_inputs_give_nan_not_errors():
 def test_target_round_trip():
     t = np.array([1200.0, 3600.0])
     d = np.array([5000.0, 10000.0])
+    # the target is log(seconds per metre): 5 km in 20:00 is 0.24 s/m
+    assert mi.target_log_pace(t, d) == pytest.approx([np.log(0.24), np.log(0.36)])
     assert mi.time_from_log_pace(mi.target_log_pace(t, d), d) == pytest.approx(t)
 
 
-def test_heldout_assignment_is_stable_and_about_a_fifth():
+# Held out at the default 20 %, pinned: a changed hash would move athletes between train and
+# test from one run to the next, so a new model's score would no longer compare with the old.
+HELDOUT_OF_FIRST_60 = (
+    "ath_0004",
+    "ath_0006",
+    "ath_0011",
+    "ath_0020",
+    "ath_0023",
+    "ath_0024",
+    "ath_0025",
+    "ath_0046",
+    "ath_0052",
+    "ath_0057",
+    "ath_0058",
+)
+IDS_60 = [f"ath_{i:04d}" for i in range(60)]
+
+
+def test_heldout_assignment_is_pinned_and_about_a_fifth():
+    assert tuple(i for i in IDS_60 if is_heldout_athlete(i)) == HELDOUT_OF_FIRST_60
     ids = [f"ath_{i:04d}" for i in range(2000)]
     share = sum(map(is_heldout_athlete, ids)) / len(ids)
     assert 0.15 < share < 0.25
-    assert [is_heldout_athlete(i) for i in ids[:50]] == [is_heldout_athlete(i) for i in ids[:50]]
+    # A larger fraction keeps every athlete a smaller one held out.
+    at_10 = {i for i in ids if is_heldout_athlete(i, fraction=0.1)}
+    at_20 = {i for i in ids if is_heldout_athlete(i)}
+    assert at_10 < at_20 and 0.05 < len(at_10) / len(ids) < 0.15
+    assert not any(is_heldout_athlete(i, fraction=0.0) for i in ids)
 
 
 def test_split_puts_later_races_and_heldout_athletes_in_test():
-    ids = [f"ath_{i:04d}" for i in range(60)]
+    # 60 athletes x 5 races; race days 0..99 (2024-01-01..2024-04-09), each day 3 times.
     days = pd.date_range("2024-01-01", periods=100, freq="D")
-    frame = pd.DataFrame({"athlete_id": np.repeat(ids, 5)[:300], "race_date": np.tile(days, 3)[:300]})
+    frame = pd.DataFrame({"athlete_id": np.repeat(IDS_60, 5), "race_date": np.tile(days, 3)})
     split = split_rows(frame)
-    assert (pd.to_datetime(split.train["race_date"]) < pd.Timestamp(split.cutoff_date)).all()
-    assert not set(split.train["athlete_id"]) & set(split.heldout_athletes)
-    assert len(split.train) + len(split.test) == len(frame)
+    # 80th percentile of the race days: sorted position 0.8 * 299 = 239.2 -> day 79 + 0.2 -> day 79.
+    assert split.cutoff_date == date(2024, 3, 20)
+    assert split.heldout_athletes == HELDOUT_OF_FIRST_60
+    late = frame["race_date"] >= pd.Timestamp("2024-03-20")
+    heldout = frame["athlete_id"].isin(HELDOUT_OF_FIRST_60)
+    expected_test = frame[late | heldout]
+    expected_train = frame[~(late | heldout)]
+    # 63 late rows (days 79..99) + 55 held-out rows - 10 both (ath_0057, ath_0058 race on days 85..94)
+    assert (len(split.train), len(split.test)) == (192, 108)
+    key = ["athlete_id", "race_date"]
+    assert sorted(map(tuple, split.test[key].to_numpy().tolist())) == sorted(
+        map(tuple, expected_test[key].to_numpy().tolist())
+    )
+    assert sorted(map(tuple, split.train[key].to_numpy().tolist())) == sorted(
+        map(tuple, expected_train[key].to_numpy().tolist())
+    )
 
 
 def test_error_metrics_by_hand():

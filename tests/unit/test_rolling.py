@@ -22,6 +22,7 @@ from athlete_platform.features.rolling import (
     PRIOR_DAYS,
     athlete_daily_features,
 )
+from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES
 
 FIRST = dt.date(2024, 1, 1)
 NO_PRIOR = pd.DataFrame()
@@ -105,43 +106,19 @@ def assert_same_features(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 # --------------------------------------------------------------------------
 
 
-def test_feature_columns_follow_the_table_schema() -> None:
-    assert FEATURE_COLUMNS == [
-        "feature_date",
-        "daily_load",
-        "atl",
-        "ctl",
-        "tsb",
-        "acwr_rolling",
-        "acwr_ewma",
-        "ewma_acute_load",
-        "ewma_chronic_load",
-        "monotony_7d",
-        "strain_7d",
-        "distance_7d_m",
-        "distance_28d_m",
-        "duration_7d_s",
-        "duration_28d_s",
-        "sessions_7d",
-        "sessions_28d",
-        "longest_session_28d_m",
-        "avg_pace_28d_s_per_km",
-        "avg_hr_28d",
-        "days_since_last_session",
-        "vdot_best_90d",
-        "history_days",
-    ]
-
-
-def test_one_row_per_day_inclusive_with_declared_dtypes() -> None:
+def test_output_follows_the_table_schema_one_row_per_day() -> None:
     out = full(sessions_frame(session(0), session(3)), 9)
 
-    assert list(out.columns) == FEATURE_COLUMNS
+    # The feature job adds athlete_id, computed_at and _run_id; every other column of the
+    # table comes from here, with a dtype Spark writes as the table's type.
+    table_types = ATHLETE_ROLLING_FEATURES.column_types()
+    added = ["athlete_id", "computed_at", "_run_id"]
+    assert list(out.columns) == [c for c in table_types if c not in added]
     assert list(out["feature_date"]) == [day(n) for n in range(10)]
     assert all(type(v) is dt.date for v in out["feature_date"])
-    for column in FEATURE_COLUMNS[1:]:
-        expected = np.int32 if column in INT_COLUMNS else np.float64
-        assert out[column].dtype == expected, column
+    numpy_type = {"INT": np.int32, "DOUBLE": np.float64}
+    for column in out.columns[1:]:
+        assert out[column].dtype == numpy_type[table_types[column]], column
     assert list(out["history_days"]) == list(range(10))
 
 

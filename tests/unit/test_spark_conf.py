@@ -2,9 +2,12 @@
 
 import re
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from athlete_platform.config import load_settings
 from athlete_platform.errors import SetupError
@@ -22,7 +25,7 @@ def test_embedded_backend_wires_delta_metastore_alias_and_utc():
     conf = spark_conf(_settings())
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert conf["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-    assert conf["spark.sql.catalog.uc_athlete_data"] == runtime.CATALOG_ALIAS_CLASS
+    assert conf["spark.sql.catalog.uc_athlete_data"] == _alias_class_in_java_sources()
     assert conf["spark.sql.session.timeZone"] == "UTC"
     assert "-Duser.timezone=UTC" in conf["spark.executor.extraJavaOptions"]
     assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == "jdbc:derby://127.0.0.1:15270/metastore;create=true"
@@ -31,6 +34,25 @@ def test_embedded_backend_wires_delta_metastore_alias_and_utc():
     # Local jar paths only: nothing is resolved from a repository at run time.
     assert "spark.jars.packages" not in conf
     assert all(Path(jar).is_absolute() for jar in conf["spark.jars"].split(","))
+    # conf/local.yaml's spark.conf reaches the session
+    assert conf["spark.databricks.delta.snapshotPartitions"] == "4"
+
+
+def _alias_class_in_java_sources() -> str:
+    """The class the catalog alias jar is built from (java/), by its package and class name."""
+    (source,) = (HOME / "java").rglob("SessionCatalogAlias.java")
+    package = re.search(r"^package ([\w.]+);", source.read_text(), re.MULTILINE).group(1)
+    assert re.search(r"public class SessionCatalogAlias\b", source.read_text())
+    return f"{package}.SessionCatalogAlias"
+
+
+def test_alias_follows_the_configured_catalog_name_and_spark_conf_wins():
+    conf = spark_conf(
+        _settings(ATHLETE_CATALOG__NAME="uc_dev", ATHLETE_SPARK__CONF='{"spark.sql.shuffle.partitions": "3"}')
+    )
+    assert conf["spark.sql.catalog.uc_dev"] == _alias_class_in_java_sources()
+    assert "spark.sql.catalog.uc_athlete_data" not in conf
+    assert conf["spark.sql.shuffle.partitions"] == "3"
 
 
 def test_master_argument_overrides_config():
@@ -69,11 +91,15 @@ def test_jar_versions_match_the_pom():
     assert re.search(r"<derby.version>(.+?)</derby.version>", pom).group(1) == runtime.DERBY_VERSION
 
 
-def test_pinned_delta_matches_pinned_pyspark_line():
-    pyproject = (HOME / "pyproject.toml").read_text()
-    assert f'"delta-spark=={runtime.DELTA_VERSION}"' in pyproject
-    spark = re.search(r'"pyspark==(\d+\.\d+\.\d+)"', pyproject).group(1)
-    assert f'"pyspark-client=={spark}"' in pyproject
-    import pyspark
-
-    assert pyspark.__version__ == spark
+def test_pins_jars_and_installed_packages_agree():
+    pins = {}
+    for line in tomllib.loads((HOME / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(line)
+        pins[requirement.name.lower()] = str(requirement.specifier).removeprefix("==")
+    # The Delta jars on the classpath and the delta-spark Python package are one release.
+    assert pins["delta-spark"] == runtime.DELTA_VERSION == metadata.version("delta-spark")
+    # pyspark and pyspark-client install into the same folder: they must be equal.
+    assert pins["pyspark"] == pins["pyspark-client"] == metadata.version("pyspark")
+    assert metadata.version("pyspark-client") == pins["pyspark"]
+    # The catalog server's Derby must be the one the installed pyspark bundles.
+    assert (runtime.pyspark_jars_folder() / f"derby-{runtime.DERBY_VERSION}.jar").is_file()
