@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: setup run test lint catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
+.PHONY: setup run test unit lint catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -37,12 +37,17 @@ run: setup
 	$(BIN)/athlete-platform run
 
 test: setup
-	$(BIN)/ruff check src tests jobs dags bench
+	$(BIN)/ruff check src tests jobs dags bench tools
 	$(BIN)/pytest
 
+# Unit tests only: pure logic and transforms on tiny in-memory DataFrames; no catalog server,
+# no Airflow scheduler, no cluster (under 3 minutes).
+unit: setup
+	$(BIN)/pytest -m "not integration and not airflow and not cluster"
+
 lint: setup
-	$(BIN)/ruff check src tests jobs dags bench
-	$(BIN)/ruff format --check src tests jobs dags bench
+	$(BIN)/ruff check src tests jobs dags bench tools
+	$(BIN)/ruff format --check src tests jobs dags bench tools
 
 catalog-up: setup
 	$(BIN)/athlete-platform catalog up

@@ -17,16 +17,6 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def settings(module_lake):
-    return module_lake.settings
-
-
-@pytest.fixture(scope="module")
-def names(module_lake):
-    return module_lake.names
-
-
 CLI = [sys.executable, "-m", "athlete_platform.cli"]
 JVM_NOTICE = "WARNING: Using incubator modules"
 

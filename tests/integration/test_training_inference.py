@@ -213,6 +213,7 @@ def cluster(settings):
     standalone.down()
 
 
+@pytest.mark.cluster
 def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, cluster, module_lake):
     from athlete_platform.lakehouse.submit import spark_submit_command
 
@@ -267,6 +268,7 @@ def airflow_home(tmp_path_factory, lake):
     return env
 
 
+@pytest.mark.airflow
 def test_airflow_dags_test_training(spark, names, lake, airflow_home):
     """The training DAG for a date registers a new version; the gate leaves a champion."""
     _, day = lake
@@ -356,6 +358,7 @@ def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowSe
     return services
 
 
+@pytest.mark.airflow
 def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names, lake, airflow_home, module_lake):
     """Acceptance: a 3-day backfill (the real scheduler) leaves the same rows as 3 daily runs;
     the features asset it publishes triggers inference; `airflow dags test` of inference for

@@ -51,14 +51,14 @@ def schema_changes(existing: dict[str, str], table: Table) -> tuple[list[str], l
 
     `existing` maps the table's column names to Spark simple type strings (e.g. `double`).
     """
-    from pyspark.sql.types import _parse_datatype_string
-
-    wanted = table.column_types()
+    # Registry types are Spark SQL type names; lower-cased they are Spark's simple strings.
+    declared = table.column_types()
+    wanted = {name: type_.lower().replace(" ", "") for name, type_ in declared.items()}
     missing = [c for c in wanted if c not in existing]
     problems = [
-        f"column {c} is {existing[c]} in the table but {wanted[c]} in the registry"
+        f"column {c} is {existing[c]} in the table but {declared[c]} in the registry"
         for c in wanted
-        if c in existing and _parse_datatype_string(wanted[c]).simpleString() != existing[c]
+        if c in existing and wanted[c] != existing[c]
     ]
     problems += [f"column {c} is in the table but not in the registry" for c in existing if c not in wanted]
     return missing, problems
