@@ -262,7 +262,7 @@ def code_fingerprint() -> dict[str, str]:
     src = HOME / "src" / "athlete_platform"
     return file_fingerprint(
         {
-            "model_inputs.py": src / "training" / "model_inputs.py",
+            "model_inputs.py": src / "features" / "model_inputs.py",
             "batch.py": src / "inference" / "batch.py",
             "metrics.py": src / "features" / "metrics.py",
         }

@@ -42,7 +42,7 @@ class Column:
     comment: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: each table is one registry entry (and a dict key)
 class Table:
     """A Delta table: where it lives, its key, its columns and its rules."""
 
