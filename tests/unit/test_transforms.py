@@ -12,7 +12,7 @@ import json
 from datetime import date, datetime, timedelta
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from athlete_platform.domain import physiology
@@ -55,7 +55,7 @@ def mar(day: int) -> date:
     return date(2024, 3, day)
 
 
-def as_text(column: str) -> F.Column:
+def as_text(column: str) -> Column:
     """A timestamp column as its UTC text, so collect() does not convert it to local time."""
     return F.date_format(column, "yyyy-MM-dd HH:mm:ss").alias(column)
 
