@@ -97,19 +97,17 @@ class Lake:
 
 
 @pytest.fixture(scope="module")
-def module_lake(request, spark, base_settings: Settings, tmp_path_factory) -> Iterator[Lake]:
-    """Schemas prefixed by the module's name and a data folder of its own, so no integration
-    module sees another's rows, whatever order they run in. Exported through the environment
-    too, so CLI, spark-submit and Airflow subprocesses started by the module use them."""
+def module_lake(request, spark, base_settings: Settings) -> Iterator[Lake]:
+    """Schemas (and so registered model names) prefixed by the module's name, so no integration
+    module sees another's tables or models, whatever order they run in. Exported through the
+    environment too, so CLI, spark-submit and Airflow processes started by the module use them.
+    The data folder stays the suite's (the catalog server belongs to it): a module that lands
+    files rebuilds its landing folder first."""
     from athlete_platform.config import load_settings
     from athlete_platform.lakehouse.tables import TableNames
 
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-    env = {
-        "ATHLETE_DATA_DIR": str(tmp_path_factory.mktemp(f"data_{module}")),
-        "ATHLETE_OUTPUT_DIR": str(tmp_path_factory.mktemp(f"output_{module}")),
-        "ATHLETE_CATALOG__SCHEMA_PREFIX": f"{module}_",
-    }
+    env = {"ATHLETE_CATALOG__SCHEMA_PREFIX": f"{module}_"}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     own = load_settings()

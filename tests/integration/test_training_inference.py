@@ -198,7 +198,7 @@ def test_readme_spark_submit_command_runs_verbatim(spark, names, lake):
     done = subprocess.run(
         ["bash", "-c", f"{setup}\n{line}"], cwd=HOME, env=env, capture_output=True, text=True, timeout=900
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     latest = spark.sql(f"SELECT max(feature_date) FROM {names(tables.ATHLETE_ROLLING_FEATURES)}").first()[0]
     assert latest == date(2024, 12, 30)
 
@@ -233,7 +233,7 @@ def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, clust
     ):
         command = spark_submit_command(HOME, job, args, master=cluster.master_url)
         done = subprocess.run(command, cwd=HOME, env=env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     # The full refresh on the cluster found nothing to change in what local mode wrote ...
     feature_merge = spark.sql(f"DESCRIBE HISTORY {features}").where("operation = 'MERGE'").first()
     assert feature_merge.operationMetrics["numTargetRowsUpdated"] == "0"
