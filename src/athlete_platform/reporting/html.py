@@ -27,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
+from athlete_platform.domain.distances import DISTANCE_SHORT_NAMES
 from athlete_platform.reporting.weekly_summary import (
     ACWR_HIGH,
     ACWR_LOW,
@@ -257,12 +258,10 @@ def pmc_chart_png(chart: pd.DataFrame, athlete_id: str, run_date: date) -> bytes
 
 # --- small pure helpers --------------------------------------------------------------------------
 
-_DISTANCE_LABELS = {5000.0: "5K", 10000.0: "10K", 21097.5: "Half", 42195.0: "Marathon"}
-
 
 def distance_label(distance_m: float) -> str:
     """5K / 10K / Half / Marathon for the standard distances, else kilometres (e.g. "15 km")."""
-    for metres, label in _DISTANCE_LABELS.items():
+    for metres, label in DISTANCE_SHORT_NAMES.items():
         if math.isclose(distance_m, metres, abs_tol=0.5):
             return label
     return f"{distance_m / 1000.0:g} km"
