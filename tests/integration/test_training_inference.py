@@ -229,7 +229,7 @@ def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, clust
     }
     for job, args in (
         ("feature_pipeline", ["--run-date", str(run_date), "--full-refresh"]),
-        ("batch_inference", ["--as-of", str(run_date)]),
+        ("batch_inference", ["--run-date", str(run_date)]),
     ):
         command = spark_submit_command(HOME, job, args, master=cluster.master_url)
         done = subprocess.run(command, cwd=HOME, env=env, capture_output=True, text=True, timeout=900)
