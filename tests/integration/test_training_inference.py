@@ -367,8 +367,8 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names,
     exports = settings.landing_path / "app_export"
     shift = BACKFILL_DAYS[0] - (run_date - timedelta(days=5))
     files = {day: shifted_export(exports / f"{day - shift}.jsonl", shift) for day in BACKFILL_DAYS}
-    tables = [names(spec) for spec in FEATURE_PIPELINE_TABLES]
-    start_versions = {table: current_version(spark, table) for table in tables}
+    watched = [names(spec) for spec in FEATURE_PIPELINE_TABLES]
+    start_versions = {table: current_version(spark, table) for table in watched}
 
     # The reference: three daily runs, each once its day's export has landed.
     for day in BACKFILL_DAYS:
@@ -376,11 +376,11 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names,
         module_lake.run("ingest", date(2030, 1, 1), f"daily-{day}", settings=settings)
         assert module_lake.run("silver", day, f"daily-{day}").reconciles
         module_lake.run("features", day, f"daily-{day}")
-    daily_versions = {table: current_version(spark, table) for table in tables}
+    daily_versions = {table: current_version(spark, table) for table in watched}
     assert spark.table(names(tables.SESSIONS)).where("session_id LIKE '%-later'").count() > 20
 
     # Back to before those days, with all three exports landed (late): Airflow backfills them.
-    for table in tables:
+    for table in watched:
         spark.sql(f"RESTORE TABLE {table} TO VERSION AS OF {start_versions[table]}")
     features, predictions = names(tables.ATHLETE_ROLLING_FEATURES), names(tables.ATHLETE_PREDICTIONS)
     assert spark.table(features).where(f"feature_date >= DATE'{BACKFILL_DAYS[0]}'").count() == 0
@@ -388,7 +388,7 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names,
 
     backfill_runs = services.runs(FEATURE_DAG)
     assert sorted((r[0], r[2][:10]) for r in backfill_runs) == [("backfill", str(d)) for d in BACKFILL_DAYS]
-    for table in tables:
+    for table in watched:
         assert not rows_differing(spark, table, daily_versions[table]), f"{table}: the backfill differs from daily runs"
 
     # The asset-triggered run scored the day its event published, for every athlete.
