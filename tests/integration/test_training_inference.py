@@ -214,7 +214,7 @@ def cluster(settings):
 
 
 @pytest.mark.cluster
-def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, cluster, module_lake):
+def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, first_training, cluster, module_lake):
     from athlete_platform.lakehouse.submit import spark_submit_command
 
     settings, run_date = lake
@@ -359,7 +359,9 @@ def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowSe
 
 
 @pytest.mark.airflow
-def test_airflow_backfill_equals_daily_runs_and_triggers_inference(spark, names, lake, airflow_home, module_lake):
+def test_airflow_backfill_equals_daily_runs_and_triggers_inference(
+    spark, names, lake, first_training, airflow_home, module_lake
+):
     """Acceptance: a 3-day backfill (the real scheduler) leaves the same rows as 3 daily runs;
     the features asset it publishes triggers inference; `airflow dags test` of inference for
     that date again changes nothing."""
