@@ -33,6 +33,9 @@ def airflow_env(airflow_home: Path, api_port: int) -> dict[str, str]:
             "AIRFLOW_HOME": str(airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(HOME / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # The scheduler, api-server and CLI share one SQLite file: wait for its write lock
+            # (up to 60 s) instead of failing with "database is locked".
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db?timeout=60",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "1",  # one Spark job at a time on a 2-core machine
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",

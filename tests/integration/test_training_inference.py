@@ -269,7 +269,7 @@ def airflow_home(tmp_path_factory, lake):
 
 
 @pytest.mark.airflow
-def test_airflow_dags_test_training(spark, names, lake, airflow_home):
+def test_airflow_dags_test_training(spark, names, lake, first_training, airflow_home):
     """The training DAG for a date registers a new version; the gate leaves a champion."""
     _, day = lake
     client = MlflowClient()
