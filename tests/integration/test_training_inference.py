@@ -318,20 +318,22 @@ def rows_differing(spark, table: str, version: int) -> list:
 
 
 def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowServices:
-    """`airflow backfill create` for `days` on a running scheduler. The inference DAG is
+    """`airflow backfill create` for `days`, then a real scheduler runs it. The inference DAG is
     unpaused once all but the last day are done, so the last day's features asset event
     (and only it: a paused DAG queues none) triggers one inference run."""
     services = af.AirflowServices(env)
     services.hold_schedule(FEATURE_DAG)
     af.airflow(env, "dags", "unpause", FEATURE_DAG)
-    services.start()
     inference_paused = True
     try:
+        # Created before the scheduler starts: the CLI then has the SQLite metadata DB to itself
+        # (with the scheduler writing beside it, it failed with "database is locked").
         af.airflow(
             env,
             *("backfill", "create", "--dag-id", FEATURE_DAG, "--max-active-runs", "1"),
             *("--from-date", str(days[0]), "--to-date", str(days[-1])),
         )
+        services.start()
 
         def succeeded(dag_id: str) -> list[tuple]:
             runs = services.runs(dag_id)
