@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: setup run test unit lint catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
+.PHONY: setup run test unit reliability lint catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -44,6 +44,11 @@ test: setup
 # no Airflow scheduler, no cluster (under 3 minutes).
 unit: setup
 	$(BIN)/pytest -m "not integration and not airflow and not cluster"
+
+# The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;
+# ends with a ledger table (scenario, runs, faults, rows lost, rows duplicated, crashes, time).
+reliability: setup
+	$(BIN)/pytest -m "reliability or reliability_slow" tests/reliability
 
 lint: setup
 	$(BIN)/ruff check src tests jobs dags bench tools

@@ -330,22 +330,27 @@ def test_incremental_days_and_late_data_equal_a_full_recompute(spark, names, set
 
 
 def test_feature_rows_before_a_later_first_session_are_deleted(spark, names, settings, batch, module_lake):
-    """When an athlete's first sessions leave silver, its feature history starts later."""
+    """When an athlete's first sessions move later (a correction), its feature history starts later."""
     run_date = batch["run_date"]
     sessions, features = names(tables.SESSIONS), names(tables.ATHLETE_ROLLING_FEATURES)
     athlete = "ath_0003"
     first_day = spark.table(sessions).where(f"athlete_id = '{athlete}'").agg(F.min("session_date")).first()[0]
     firsts = spark.table(sessions).where(f"athlete_id = '{athlete}' AND session_date = DATE'{first_day}'").collect()
-    # Corrections of those sessions that make them invalid (negative duration): they leave silver.
+    # Valid corrections that move those sessions to the run date's morning. (An invalid
+    # correction would not do: it is quarantined and the last valid version stays.)
     corrections = [
         {
             "record_type": "session",
             "session_id": row.session_id,
             "athlete_id": athlete,
             "sport": row.sport,
-            "start_time": row.start_time.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-            "duration_s": -1,
+            "start_time": f"{run_date.isoformat()}T06:00:00Z",
+            "duration_s": row.duration_s,
             "distance_m": row.distance_m,
+            "avg_hr": row.avg_hr,
+            "max_hr": row.max_hr,
+            "rpe": row.rpe,
+            "is_race": row.is_race,
             "source": "app",
             "updated_at": f"{run_date.isoformat()}T23:00:00Z",
         }

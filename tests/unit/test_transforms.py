@@ -25,9 +25,8 @@ from athlete_platform.ingestion.bronze import (
     classify_lines,
     device_file_outputs,
 )
+from athlete_platform.ingestion.fields import ATHLETE_FIELDS, SESSION_FIELDS
 from athlete_platform.ingestion.silver import (
-    ATHLETE_FIELDS,
-    SESSION_FIELDS,
     athlete_rule_failures,
     latest_per_key,
     parse_records,
@@ -273,9 +272,13 @@ VALID_SESSION = {
     "start_time": "2024-03-10 07:00:00",
     "duration_s": 3600.0,
     "distance_m": 10000.0,
+    "elevation_gain_m": 120.0,
     "avg_hr": 150.0,
     "max_hr": 175.0,
+    "rpe": 6,
+    "updated_at": "2024-03-10 09:00:00",
     "_ingested_at": "2024-03-11 05:00:00",
+    "field_reason": None,
 }
 # case -> (changes to the valid session, expected reason)
 RULE_CASES: dict[str, tuple[dict, str | None]] = {
@@ -291,7 +294,18 @@ RULE_CASES: dict[str, tuple[dict, str | None]] = {
     "run_too_fast": ({"duration_s": 600.0}, "speed_plausible"),  # 10 km in 10 min: 16.7 m/s
     "start_a_second_too_late": ({"start_time": "2024-03-12 05:00:01"}, "start_not_in_future"),
     "unknown_athlete": ({"athlete_id": "a-ghost"}, "athlete_known"),
-    "two_rules_broken": ({"sport": "yoga", "avg_hr": 300.0}, "sport_known,hr_range"),
+    "two_rules_broken": ({"sport": "yoga", "max_hr": 300.0}, "sport_known,hr_range"),
+    "a_year_long": ({"duration_s": 365 * 86400.0, "distance_m": 0.0}, "duration_plausible"),
+    "negative_elevation": ({"elevation_gain_m": -5.0}, "elevation_plausible"),
+    "no_elevation": ({"elevation_gain_m": None}, None),
+    "avg_above_max_hr": ({"avg_hr": 200.0, "max_hr": 30.0}, "hr_order"),
+    "avg_above_max_hr_in_range": ({"avg_hr": 180.0, "max_hr": 170.0}, "hr_order"),
+    "rpe_negative": ({"rpe": -7}, "rpe_range"),
+    "started_in_1900": ({"start_time": "1900-01-01 07:00:00"}, "start_plausible"),
+    "version_in_year_9999": ({"updated_at": "2199-12-31 00:00:00"}, "updated_at_not_in_future"),
+    # Field rules found while reading the JSON come first (and a wrongly typed field is null).
+    "field_rule_broken": ({"field_reason": "avg_hr_type", "avg_hr": None}, "avg_hr_type"),
+    "field_and_row_rules": ({"field_reason": "rpe_type", "rpe": None, "sport": "yoga"}, "rpe_type,sport_known"),
 }
 
 
@@ -305,9 +319,11 @@ def session_reasons(local_spark) -> dict[str, str | None]:
     ]
     ddl = (
         "case string, session_id string, athlete_id string, sport string, start_time string, duration_s double, "
-        "distance_m double, avg_hr double, max_hr double, _ingested_at string"
+        "distance_m double, elevation_gain_m double, avg_hr double, max_hr double, rpe int, updated_at string, "
+        "_ingested_at string, field_reason string"
     )
-    sessions = with_timestamps(local_spark.createDataFrame(rows, ddl), "start_time", "_ingested_at")
+    frame = local_spark.createDataFrame(rows, ddl)
+    sessions = with_timestamps(frame, "start_time", "updated_at", "_ingested_at")
     athletes = local_spark.createDataFrame([("a1",)], "athlete_id string")
     return {r.case: r.reason for r in session_rule_failures(sessions, athletes).collect()}
 
@@ -324,15 +340,26 @@ def test_typed_athletes_and_athlete_rule_failures(local_spark):
         (athlete_payload("bad-sex", sex="X"), "2024-03-12 00:00:00"),
         (athlete_payload("bad-hr", hr_rest=60.0, hr_max=60.0), "2024-03-12 00:00:00"),
         (athlete_payload("no-hr", hr_rest=None), "2024-03-12 00:00:00"),
+        (athlete_payload("nan-hr", hr_rest="NaN"), "2024-03-12 00:00:00"),
+        (athlete_payload("lthr-above-max", lthr=200.0), "2024-03-12 00:00:00"),
+        (athlete_payload("heavy", weight_kg=900.0), "2024-03-12 00:00:00"),
+        (athlete_payload("unborn", birth_date="2030-01-01"), "2024-03-12 00:00:00"),
+        (athlete_payload("bad-zone", timezone="../../etc/passwd"), "2024-03-12 00:00:00"),
     )
     checked = athlete_rule_failures(typed_athletes(parse_records(raw, "athlete", ATHLETE_FIELDS)))
     rows = {r.athlete_id: (r.sex, r.birth_date, r.reason) for r in checked.collect()}
 
+    born = date(1990, 5, 1)
     assert rows == {
-        "ok": ("F", date(1990, 5, 1), None),
-        "bad-sex": ("X", date(1990, 5, 1), "sex_valid"),
-        "bad-hr": ("F", date(1990, 5, 1), "hr_order"),
-        "no-hr": ("F", date(1990, 5, 1), "required_fields,hr_order"),
+        "ok": ("F", born, None),
+        "bad-sex": ("X", born, "sex_valid"),
+        "bad-hr": ("F", born, "hr_order,lthr_range"),
+        "no-hr": ("F", born, "required_fields"),
+        "nan-hr": ("F", born, "hr_rest_type,required_fields"),
+        "lthr-above-max": ("F", born, "lthr_range"),
+        "heavy": ("F", born, "weight_plausible"),
+        "unborn": ("F", date(2030, 1, 1), "birth_date_plausible"),
+        "bad-zone": ("F", born, "timezone_unknown"),
     }
 
 
@@ -349,7 +376,7 @@ def silver(local_spark):
         (session_payload("last-second", "2024-03-10T23:59:59Z"), LANDED),
         (session_payload("at-due-time", "2024-03-11T00:00:00Z"), LANDED),
         (session_payload("next-morning", "2024-03-11T04:00:00Z"), LANDED),
-        (session_payload("far-future", "2024-06-01T07:00:00Z"), LANDED),
+        (session_payload("far-future", "2024-06-01T07:00:00Z", updated_at="2024-03-11T04:00:00Z"), LANDED),
         (session_payload("race", "2024-03-09T09:00:00Z", is_race=True, duration_s=2400.0), LANDED),
     )
     out = silver_transform(raw, DUE_BEFORE, RUN_ID)
@@ -378,6 +405,58 @@ def test_silver_transform_keeps_due_valid_sessions_and_quarantines_the_rest(silv
     assert all(r.session_load > 0 and r.load_imputed is False for r in valid)
     assert [(r.record_key, r.reason) for r in silver.rejected.collect()] == [("far-future", "start_not_in_future")]
     assert [r.athlete_id for r in silver.athletes_valid.collect()] == ["a1"]
+
+
+POISON_SESSIONS = {
+    "number-start": {"start_time": 1735628400},
+    "not-a-date": {"start_time": "not-a-date"},
+    "month-13": {"start_time": "2024-13-45T07:00:00Z"},
+    "year-1": {"start_time": "0001-01-01T07:00:00Z"},
+    "infinite": {"duration_s": "Infinity"},
+    "text-hr": {"avg_hr": "140"},
+    "yes-race": {"is_race": "yes"},
+    "half-rpe": {"rpe": 4.5},
+}
+
+
+def test_silver_transform_quarantines_poison_records_and_keeps_the_last_valid_version(local_spark):
+    """One bad record never stops silver: it is quarantined with its rule, and a broken
+    correction or profile update leaves the last valid version in place."""
+    raw = raw_records(
+        local_spark,
+        (athlete_payload(), LANDED),
+        (athlete_payload(hr_rest="NaN", updated_at="2024-03-01T00:00:00Z"), LANDED),  # a broken update
+        (session_payload("good", "2024-03-10T07:00:00Z"), LANDED),
+        (session_payload("corrected", "2024-03-09T07:00:00Z"), LANDED),
+        (
+            session_payload("corrected", "2024-03-09T07:00:00Z", duration_s=1e308, updated_at="2024-03-10T12:00:00Z"),
+            LANDED,
+        ),
+        *((session_payload(key, "2024-03-10T08:00:00Z") | change, LANDED) for key, change in POISON_SESSIONS.items()),
+    )
+    out = silver_transform(raw, DUE_BEFORE, RUN_ID)
+
+    athletes = out.athletes_valid.collect()
+    assert [(a.athlete_id, a.hr_rest) for a in athletes] == [("a1", 48.0)]
+    valid = {r.session_id: r.duration_s for r in out.sessions_valid.collect()}
+    assert valid == {"good": 3600.0, "corrected": 3600.0}
+    rejected = {r.record_key: r.reason for r in out.rejected.collect()}
+    assert rejected == {
+        "a1": "hr_rest_type,required_fields",
+        "corrected": "duration_plausible",
+        "number-start": "start_time_type,required_fields",
+        "not-a-date": "start_time_unparseable,required_fields",
+        "month-13": "start_time_unparseable,required_fields",
+        "year-1": "start_time_out_of_range,required_fields",
+        "infinite": "duration_s_type,required_fields",
+        "text-hr": "avg_hr_type",
+        "yes-race": "is_race_type",
+        "half-rpe": "rpe_type",
+    }
+    records, superseded = out.sessions_all.count(), out.superseded.count()
+    assert records == len(valid) + superseded + len(POISON_SESSIONS) + 1  # in = accepted + quarantined
+    for frame in (out.athletes_checked, out.sessions_all, out.checked, out.sessions_valid):
+        frame.unpersist()
 
 
 def test_races_from_sessions_keep_run_races_with_their_daniels_vdot(local_spark):

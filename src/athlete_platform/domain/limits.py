@@ -1,4 +1,4 @@
-"""What a plausible session looks like: known sports, heart-rate range, top speeds."""
+"""What a plausible session and athlete look like: known sports, heart-rate range, top speeds, sizes."""
 
 from __future__ import annotations
 
@@ -11,3 +11,13 @@ MAX_SPEED_M_PER_S: dict[str, float] = {"run": 12.0, "ride": 30.0, "swim": 3.0, "
 DEFAULT_MAX_SPEED_M_PER_S = 50.0
 # A session cannot start after its record landed; device clocks and time zones get this slack.
 CLOCK_SKEW_TOLERANCE_S = 86_400
+# The longest single session (24-hour races, 100-mile ultras fit); multi-day events are several.
+MAX_SESSION_DURATION_S = 48 * 3600
+# Total ascent of one session, m (the highest one-day ultras climb ~10 km).
+MAX_ELEVATION_GAIN_M = 20_000.0
+# Rating of perceived exertion, Borg CR-10.
+RPE_MIN, RPE_MAX = 1, 10
+# How far back before it landed a session may start (imported history older than this is a corrupt date).
+MAX_HISTORY_DAYS = 20 * 365
+# Body mass of an adult endurance athlete, kg.
+MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25.0, 250.0

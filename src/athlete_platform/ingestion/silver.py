@@ -1,10 +1,11 @@
 """Silver: typed, validated, deduplicated athletes, sessions and races.
 
-Each run rebuilds the silver view of *all* bronze records (latest record per key wins) and
-MERGEs it in: unchanged rows are not rewritten, late or corrected records update their
-rows, and a key whose latest record is now invalid leaves silver and goes to quarantine.
-Rejected records go to bronze.quarantine with the name of every rule they break; Delta
-CHECK constraints on the silver tables back the rules up.
+Each run rebuilds the silver view of *all* bronze records and MERGEs it in. Every record is
+read field by field (`ingestion.fields`: nothing can fail a cast) and judged on its own; the
+latest *valid* record per key wins, so a broken correction or profile update goes to
+quarantine and the last valid version stays. Unchanged rows are not rewritten, late or
+corrected records update their rows. Rejected records go to bronze.quarantine with the name
+of every rule they break; Delta CHECK constraints on the silver tables back the rules up.
 
 The transforms (`parse_*`, `latest_per_key`, `session_rule_failures`, `races_from_sessions`)
 are pure DataFrame -> DataFrame functions, composed by `silver_transform`; `SilverStep` does the I/O.
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,10 +29,18 @@ from athlete_platform.domain.limits import (
     DEFAULT_MAX_SPEED_M_PER_S,
     HR_MAX_BPM,
     HR_MIN_BPM,
+    MAX_ELEVATION_GAIN_M,
+    MAX_HISTORY_DAYS,
+    MAX_SESSION_DURATION_S,
     MAX_SPEED_M_PER_S,
+    MAX_WEIGHT_KG,
+    MIN_WEIGHT_KG,
+    RPE_MAX,
+    RPE_MIN,
     SPORTS,
 )
 from athlete_platform.errors import SetupError
+from athlete_platform.ingestion.fields import ATHLETE_FIELDS, SESSION_FIELDS, Field, read_records, spark_schema
 from athlete_platform.ingestion.quarantine import quarantine_rows
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
@@ -43,15 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SESSION_FIELDS = (
-    "session_id STRING, athlete_id STRING, sport STRING, start_time STRING, duration_s DOUBLE, distance_m DOUBLE, "
-    "elevation_gain_m DOUBLE, avg_hr DOUBLE, max_hr DOUBLE, rpe INT, notes STRING, is_race BOOLEAN, source STRING, "
-    "updated_at STRING"
-)
-ATHLETE_FIELDS = (
-    "athlete_id STRING, sex STRING, birth_date STRING, weight_kg DOUBLE, hr_rest DOUBLE, hr_max DOUBLE, "
-    "lthr DOUBLE, timezone STRING, updated_at STRING"
-)
+# Bronze columns carried through field reading (lineage and the payload quarantine keeps).
+PASSTHROUGH = ("payload", "_source_file", "_line_number", "_ingested_at")
+PASSTHROUGH_DDL = "payload string, _source_file string, _line_number bigint, _ingested_at timestamp"
 
 
 @dataclass(frozen=True)
@@ -71,27 +75,29 @@ class SilverCounts:
         return self.session_records == accounted
 
 
-def parse_records(raw: DataFrame, record_type: str, fields: str) -> DataFrame:
-    """Bronze rows of one record type -> typed columns (+ payload and lineage kept)."""
+def parse_records(raw: DataFrame, record_type: str, fields: tuple[Field, ...]) -> DataFrame:
+    """Bronze rows of one record type -> typed fields + `field_reason` (+ payload and lineage kept).
+
+    Read field by field in Python (`ingestion.fields`), so no value can fail a cast here.
+    """
     from pyspark.sql import functions as F
 
-    parsed = F.from_json("payload", fields)
-    columns = [c.split()[0] for c in fields.split(", ")]
-    return raw.where(F.col("record_type") == record_type).select(
-        *[parsed[c].alias(c) for c in columns], "payload", "_source_file", "_line_number", "_ingested_at"
+    rows = raw.where(F.col("record_type") == record_type).select(*PASSTHROUGH)
+    return rows.mapInPandas(
+        partial(read_records, fields=fields, passthrough=PASSTHROUGH), spark_schema(fields, PASSTHROUGH_DDL)
     )
 
 
 def typed_sessions(parsed: DataFrame) -> DataFrame:
-    """Timestamps to UTC (offsets in the payload are honoured), lower-case sport, defaults."""
+    """Epoch microseconds to UTC timestamps (offsets were honoured when read), lower-case sport, defaults."""
     from pyspark.sql import functions as F
 
-    start = F.to_timestamp("start_time")
+    start = F.timestamp_micros("start_time")
     return parsed.withColumns(
         {
             "start_time": start,
             "session_date": F.to_date(start),
-            "updated_at": F.to_timestamp("updated_at"),
+            "updated_at": F.timestamp_micros("updated_at"),
             "sport": F.lower(F.trim("sport")),
             "is_race": F.coalesce("is_race", F.lit(False)),
             "source": F.coalesce("source", F.lit("app")),
@@ -104,8 +110,8 @@ def typed_athletes(parsed: DataFrame) -> DataFrame:
 
     return parsed.withColumns(
         {
-            "birth_date": F.to_date("birth_date"),
-            "updated_at": F.to_timestamp("updated_at"),
+            "birth_date": F.date_from_unix_date("birth_date"),
+            "updated_at": F.timestamp_micros("updated_at"),
             "sex": F.upper(F.trim("sex")),
         }
     )
@@ -126,11 +132,18 @@ def latest_per_key(frame: DataFrame, key: str) -> tuple[DataFrame, DataFrame]:
     return ranked.where("_rank = 1").drop("_rank"), ranked.where("_rank > 1").drop("_rank")
 
 
-def _failures(rules: dict[str, Column]) -> Column:
-    """Comma-separated names of the rules a row breaks (null when it breaks none)."""
+def _failures(frame: DataFrame, rules: dict[str, Column]) -> Column:
+    """Comma-separated names of the rules a row breaks (null when it breaks none): the field
+    rules `parse_records` found broken first, then `rules`.
+
+    As in a Delta CHECK constraint, a rule that is null (a value it compares is absent)
+    passes: absence is `required_fields`' business, so a missing start is named once.
+    """
     from pyspark.sql import functions as F
 
-    names = [F.when(~F.coalesce(ok, F.lit(False)), F.lit(name)) for name, ok in rules.items()]
+    names = [F.when(~ok, F.lit(name)) for name, ok in rules.items()]
+    if "field_reason" in frame.columns:
+        names.insert(0, F.col("field_reason"))
     joined = F.concat_ws(",", *names)
     return F.when(joined != "", joined)
 
@@ -138,10 +151,12 @@ def _failures(rules: dict[str, Column]) -> Column:
 def session_rule_failures(sessions: DataFrame, athletes: DataFrame) -> DataFrame:
     """Adds `reason`: every validation rule the session breaks (null when valid).
 
-    A session that starts after its record landed in bronze (`_ingested_at`, plus a day of
-    clock slack) cannot have happened (`start_not_in_future`): judged against the record's
-    own landing time, so a re-run or a backfill years later decides the same. A session after
-    the *run date* is not invalid, only not due yet (see `SilverStep`).
+    Time rules are judged against when the record landed in bronze (`_ingested_at`), so a
+    re-run or a backfill years later decides the same: a session cannot start after it
+    landed (plus a day of clock slack, `start_not_in_future`) nor more than
+    `MAX_HISTORY_DAYS` before (`start_plausible`); a version stamp after landing
+    (`updated_at_not_in_future`) would hide every later correction. A session after the
+    *run date* is not invalid, only not due yet (see `silver_transform`).
     """
     from pyspark.sql import functions as F
 
@@ -155,19 +170,25 @@ def session_rule_failures(sessions: DataFrame, athletes: DataFrame) -> DataFrame
         & F.col("start_time").isNotNull()
         & F.col("duration_s").isNotNull()
         & F.col("distance_m").isNotNull(),
-        "sport_known": F.col("sport").isin(*SPORTS),
+        "sport_known": F.coalesce(F.col("sport").isin(*SPORTS), F.lit(False)),
         "duration_positive": F.col("duration_s") > 0,
+        "duration_plausible": F.col("duration_s") <= MAX_SESSION_DURATION_S,
         "distance_non_negative": F.col("distance_m") >= 0,
+        "elevation_plausible": F.col("elevation_gain_m").between(0, MAX_ELEVATION_GAIN_M),
         "hr_range": hr_ok("avg_hr") & hr_ok("max_hr"),
+        "hr_order": F.col("avg_hr") <= F.col("max_hr"),
+        "rpe_range": F.col("rpe").between(RPE_MIN, RPE_MAX),
         "speed_plausible": (F.col("duration_s") <= 0)
         | (
             F.col("distance_m") / F.col("duration_s")
             <= F.coalesce(max_speed[F.col("sport")], F.lit(DEFAULT_MAX_SPEED_M_PER_S))
         ),
         "start_not_in_future": F.col("start_time") <= _landed_plus_slack(),
+        "start_plausible": F.col("start_time") >= F.col("_ingested_at") - F.expr(f"INTERVAL {MAX_HISTORY_DAYS} DAYS"),
+        "updated_at_not_in_future": F.col("updated_at") <= _landed_plus_slack(),
         "athlete_known": F.col("_known_athlete").isNotNull(),
     }
-    return joined.withColumn("reason", _failures(rules)).drop("_known_athlete")
+    return joined.withColumn("reason", _failures(sessions, rules)).drop("_known_athlete")
 
 
 def _landed_plus_slack() -> Column:
@@ -178,14 +199,20 @@ def _landed_plus_slack() -> Column:
 
 
 def athlete_rule_failures(athletes: DataFrame) -> DataFrame:
+    """Adds `reason`: every rule the profile record breaks (null when valid)."""
     from pyspark.sql import functions as F
 
     rules = {
         "required_fields": F.col("athlete_id").isNotNull() & F.col("hr_rest").isNotNull() & F.col("hr_max").isNotNull(),
-        "sex_valid": F.col("sex").isin("F", "M"),
+        "sex_valid": F.coalesce(F.col("sex").isin("F", "M"), F.lit(False)),
         "hr_order": (F.col("hr_rest") > 0) & (F.col("hr_max") > F.col("hr_rest")),
+        "hr_range": F.col("hr_rest").between(HR_MIN_BPM, HR_MAX_BPM) & F.col("hr_max").between(HR_MIN_BPM, HR_MAX_BPM),
+        "lthr_range": F.col("lthr").between(F.col("hr_rest"), F.col("hr_max")),
+        "weight_plausible": F.col("weight_kg").between(MIN_WEIGHT_KG, MAX_WEIGHT_KG),
+        "birth_date_plausible": F.col("birth_date") <= F.to_date("_ingested_at"),
+        "updated_at_not_in_future": F.col("updated_at") <= _landed_plus_slack(),
     }
-    return athletes.withColumn("reason", _failures(rules))
+    return athletes.withColumn("reason", _failures(athletes, rules))
 
 
 LOAD_SCHEMA = "session_id string, session_load double, load_imputed boolean"
@@ -241,11 +268,11 @@ class SilverInputs:
 
 @dataclass(frozen=True)
 class SilverOutputs:
-    athletes_checked: DataFrame  # latest record per athlete + reason (cached)
+    athletes_checked: DataFrame  # every athlete record + reason (cached)
     athletes_valid: DataFrame  # rows for silver.athletes
     sessions_all: DataFrame  # every typed session record (cached)
     superseded: DataFrame
-    checked: DataFrame  # latest record per session + reason + _deferred (cached)
+    checked: DataFrame  # every session record + reason + _deferred (cached)
     sessions_valid: DataFrame  # rows for silver.sessions (cached)
     rejected: DataFrame  # invalid sessions and athletes, shaped for quarantine_rows
 
@@ -261,30 +288,23 @@ def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> Silve
     from pyspark.sql import functions as F
 
     stamp = F.lit(run_id).alias("_run_id")
-    athletes_all = typed_athletes(parse_records(raw, "athlete", ATHLETE_FIELDS))
-    athletes_latest, _ = latest_per_key(athletes_all.where(F.col("athlete_id").isNotNull()), "athlete_id")
-    athletes_checked = athlete_rule_failures(athletes_latest).cache()
-    athletes_valid = athletes_checked.where("reason IS NULL").select(*tables.ATHLETES.column_names[:-1], stamp)
+    # Every record is judged on its own; the latest *valid* one per key wins, so a broken
+    # correction or profile update is quarantined and the last good version stays.
+    athletes_checked = athlete_rule_failures(typed_athletes(parse_records(raw, "athlete", ATHLETE_FIELDS))).cache()
+    athletes_latest, _ = latest_per_key(athletes_checked.where("reason IS NULL"), "athlete_id")
+    athletes_valid = athletes_latest.select(*tables.ATHLETES.column_names[:-1], stamp)
 
     sessions_all = typed_sessions(parse_records(raw, "session", SESSION_FIELDS)).cache()
-    sessions_latest, superseded = latest_per_key(sessions_all, "session_id")
-    checked = session_rule_failures(sessions_latest, athletes_valid)
+    checked = session_rule_failures(sessions_all, athletes_valid)
     not_due = (F.col("start_time") >= utc_timestamp(due_before)) & (F.col("start_time") <= _landed_plus_slack())
     checked = checked.withColumn("_deferred", F.coalesce(not_due, F.lit(False))).cache()
-    valid = with_session_loads(checked.where("NOT _deferred AND reason IS NULL"), athletes_valid).cache()
+    sessions_latest, superseded = latest_per_key(checked.where("NOT _deferred AND reason IS NULL"), "session_id")
+    valid = with_session_loads(sessions_latest, athletes_valid).cache()
     columns = [c for c in tables.SESSIONS.column_names if c != "_run_id"]
 
     # Quarantine: invalid sessions and athletes (superseded duplicates are not errors).
-    rejected = (
-        checked.where("NOT _deferred AND reason IS NOT NULL")
-        .select(
-            F.col("_source_file").alias("source_file"), F.col("session_id").alias("record_key"), "payload", "reason"
-        )
-        .unionByName(
-            athletes_checked.where("reason IS NOT NULL").select(
-                F.col("_source_file").alias("source_file"), F.col("athlete_id").alias("record_key"), "payload", "reason"
-            )
-        )
+    rejected = _rejected(checked.where("NOT _deferred AND reason IS NOT NULL"), "session_id").unionByName(
+        _rejected(athletes_checked.where("reason IS NOT NULL"), "athlete_id")
     )
     return SilverOutputs(
         athletes_checked=athletes_checked,
@@ -295,6 +315,16 @@ def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> Silve
         sessions_valid=valid.select(*columns, stamp),
         rejected=rejected,
     )
+
+
+def _rejected(records: DataFrame, key: str) -> DataFrame:
+    """Invalid records shaped for `quarantine_rows`; a record without a usable key is named by its line."""
+    from pyspark.sql import functions as F
+
+    line = F.concat(F.lit("line "), F.col("_line_number").cast("string"))
+    return records.select(
+        F.col("_source_file").alias("source_file"), F.coalesce(key, line).alias("record_key"), "payload", "reason"
+    ).dropDuplicates(["source_file", "record_key", "payload", "reason"])  # exact copies in one file: one row
 
 
 class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):

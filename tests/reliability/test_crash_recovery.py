@@ -1,0 +1,193 @@
+"""kill -9 sweeps: each batch step is killed at many points, then run again; the tables must be
+readable after every kill and, after the re-run, equal an uninterrupted run's (full content).
+
+Each step runs as a real `athlete-platform` process (its own JVM) against the suite's catalog
+server. Kill points are taken by time (fractions of an uninterrupted run) and around commits
+(the moment the k-th new Delta commit of an output table appears). Between points the step's
+output tables are put back with `RESTORE TABLE … TO VERSION AS OF` (tables the step created
+are dropped), so every point starts from the same state.
+
+`make test` runs one kill point per step (`reliability`); `make reliability` runs the sweep of
+≥ 10 points per step (`reliability_slow`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES, Table
+from tests.conftest import generate_sample
+from tests.reliability import ledger
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+
+CLI = str(Path(sys.executable).with_name("athlete-platform"))
+LINEAGE = {"_run_id", "computed_at", "_ingested_at", "rejected_at"}
+OUTPUTS: dict[str, tuple[Table, ...]] = {
+    "ingest": (tables.SESSIONS_RAW, tables.LANDING_FILES, tables.DEVICE_FILES, tables.QUARANTINE),
+    "silver": (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.QUARANTINE),
+    "features": (tables.ATHLETE_ROLLING_FEATURES,),
+    "predict": (tables.ATHLETE_PREDICTIONS,),
+    "report": (tables.ATHLETE_WEEKLY_REPORT,),
+}
+SWEEP_POINTS = 10
+
+
+def snapshot(spark, table: str) -> list[tuple]:
+    spark.sql(f"REFRESH TABLE {table}")
+    frame = spark.table(table)
+    return sorted(tuple(r) for r in frame.select(*[c for c in frame.columns if c not in LINEAGE]).collect())
+
+
+@dataclass
+class Crashes:
+    """Runs one step as a process, kills it, restores its outputs; compares with a reference run."""
+
+    spark: object
+    names: object
+    step: str
+    run_date: date
+
+    def tables(self) -> list[str]:
+        return [self.names(t) for t in OUTPUTS[self.step]]
+
+    def versions(self) -> dict[str, int | None]:
+        out = {}
+        for table in self.tables():
+            if self.spark.catalog.tableExists(table):
+                out[table] = self.spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().version
+            else:
+                out[table] = None
+        return out
+
+    def restore(self, versions: dict[str, int | None]) -> None:
+        for table, version in versions.items():
+            if version is None:
+                self.spark.sql(f"DROP TABLE IF EXISTS {table}")
+            elif self.spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().version != version:
+                self.spark.sql(f"RESTORE TABLE {table} TO VERSION AS OF {version}")
+
+    def commit_files(self) -> int:
+        """Delta commits present now across the step's output tables (by their _delta_log)."""
+        total = 0
+        for table in self.tables():
+            if self.spark.catalog.tableExists(table):
+                location = self.spark.sql(f"DESCRIBE DETAIL {table}").first().location
+                log = Path(location.removeprefix("file:")) / "_delta_log"
+                total += len(list(log.glob("*.json")))
+        return total
+
+    def command(self) -> list[str]:
+        return [CLI, self.step, "--run-date", self.run_date.isoformat()]
+
+    def run(self) -> subprocess.CompletedProcess:
+        done = subprocess.run(self.command(), capture_output=True, text=True, timeout=900, env=os.environ.copy())
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    def run_and_kill(self, after_s: float | None = None, after_commits: int | None = None) -> bool:
+        """Start the step; SIGKILL its whole process group at the point given. True if killed."""
+        before = self.commit_files() if after_commits is not None else 0
+        process = subprocess.Popen(
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
+        started = time.monotonic()
+        while process.poll() is None:
+            elapsed = time.monotonic() - started
+            if after_s is not None and elapsed >= after_s:
+                break
+            if after_commits is not None and self.commit_files() - before >= after_commits:
+                break
+            time.sleep(0.05)
+        killed = process.poll() is None
+        if killed:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        return killed
+
+
+@pytest.fixture(scope="module")
+def lake(spark, module_lake):
+    """A small sample landed, nothing run yet (each step's test runs its predecessors)."""
+    names, settings = module_lake.names, module_lake.settings
+    for table in (*FEATURE_PIPELINE_TABLES, tables.ATHLETE_PREDICTIONS, tables.ATHLETE_WEEKLY_REPORT):
+        spark.sql(f"DROP TABLE IF EXISTS {names(table)}")
+    shutil.rmtree(settings.landing_path, ignore_errors=True)
+    generate_sample(settings)
+    return module_lake
+
+
+def kill_points(crashes: Crashes, reference_s: float, reference_commits: int, sweep: bool) -> list[dict]:
+    """Where to kill: by time across the run, and right after each commit the step makes."""
+    if not sweep:
+        return [{"after_s": reference_s * 0.6}]
+    by_time = [{"after_s": reference_s * k / (SWEEP_POINTS // 2 + 1)} for k in range(1, SWEEP_POINTS // 2 + 1)]
+    commits = max(1, reference_commits)
+    by_commit = [{"after_commits": 1 + (k * commits) // (SWEEP_POINTS // 2)} for k in range(SWEEP_POINTS // 2)]
+    return by_time + [p for p in by_commit if p["after_commits"] <= commits] or by_time
+
+
+def sweep_step(spark, lake: object, step: str, sweep: bool) -> None:
+    run_date = lake.settings.sample_data.last_date
+    # The step's inputs: every earlier step, uninterrupted, in process.
+    order = list(OUTPUTS)
+    for earlier in order[: order.index(step)]:
+        if earlier == "predict":
+            lake.run("train", run_date, "crash-setup", xgb_params={"n_estimators": 30})
+        lake.run(earlier, run_date, "crash-setup")
+    if step == "predict":
+        lake.run("train", run_date, "crash-setup", xgb_params={"n_estimators": 30})
+    crashes = Crashes(spark, lake.names, step, run_date)
+    start = crashes.versions()
+    commits_before = crashes.commit_files()
+    began = time.monotonic()
+    crashes.run()
+    reference_s = time.monotonic() - began
+    reference_commits = crashes.commit_files() - commits_before
+    reference = {t: snapshot(spark, t) for t in crashes.tables()}
+
+    name = f"kill -9 {step}" + (" (sweep)" if sweep else "")
+    with ledger.scenario(name) as entry:
+        entry.runs = 1
+        for point in kill_points(crashes, reference_s, reference_commits, sweep):
+            crashes.restore(start)
+            killed = crashes.run_and_kill(**point)
+            entry.runs += 1
+            entry.faults += int(killed)
+            for table in crashes.tables():  # readable after the kill
+                if spark.catalog.tableExists(table):
+                    snapshot(spark, table)
+            crashes.run()
+            entry.runs += 1
+            for table in crashes.tables():
+                after = snapshot(spark, table)
+                entry.lost += len(set(reference[table]) - set(after))
+                entry.duplicated += max(0, len(after) - len(set(after)))
+                assert after == reference[table], (step, point, table)
+        assert entry.faults >= 1, f"{step} finished before every kill point: nothing was tested"
+
+
+@pytest.mark.parametrize("step", list(OUTPUTS))
+def test_a_killed_step_reruns_to_the_uninterrupted_result(spark, lake, step):
+    sweep_step(spark, lake, step, sweep=False)
+
+
+@pytest.mark.reliability_slow
+@pytest.mark.parametrize("step", list(OUTPUTS))
+def test_kill_sweep_reruns_to_the_uninterrupted_result(spark, lake, step):
+    sweep_step(spark, lake, step, sweep=True)
