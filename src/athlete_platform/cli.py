@@ -115,8 +115,9 @@ def _step(spec: steps.StepSpec):
 
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        params = steps.params_from_args(spec, args)  # bad arguments fail before the session is built
         ctx = steps.context_from_args(args, settings, settings.sample_data.last_date)
-        print(steps.run_step(spec, ctx, steps.params_from_args(spec, args)))
+        print(steps.run_step(spec, ctx, params))
         return 0
 
     return handler

@@ -167,7 +167,8 @@ def make_context(
 
 def context_from_args(args: argparse.Namespace, settings: Settings, default_run_date: date | None) -> StepContext:
     """The run date (argument, else `default_run_date`) and logical time, then the context."""
-    run_date = parse_date(args.run_date) if args.run_date else default_run_date
+    # An empty --run-date is a mistake (e.g. an unset shell variable), not "the default day".
+    run_date = parse_date(args.run_date) if args.run_date is not None else default_run_date
     if run_date is None:
         raise ConfigError("--run-date YYYY-MM-DD is required.")
     logical_time = parse_logical_time(args.logical_time) if getattr(args, "logical_time", None) else None
@@ -232,9 +233,10 @@ def job_main(job: str, argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--master", help="Spark master, overrides spark.master")
     args = parser.parse_args(argv)
     try:
+        params = params_from_args(spec, args)  # bad arguments fail before the session is built
         ctx = context_from_args(args, load_settings(args.conf_file), None)
         log.info("%s: run date %s, logical time %s, run id %s", job, ctx.run_date, ctx.logical_time, ctx.run_id)
-        print(run_step(spec, ctx, params_from_args(spec, args)))
+        print(run_step(spec, ctx, params))
     except PlatformError as exc:
         print(f"{job}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
