@@ -27,7 +27,7 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
         server.serve()  # replaces this process
     action = {"up": server.start, "down": server.stop, "status": server.status}[args.action]
     print(f"catalog server: {action()}")
-    return 0 if args.action != "status" or server.is_answering() else 1
+    return 0 if args.action != "status" or server.serves_this_folder() else 1
 
 
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
