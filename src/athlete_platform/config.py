@@ -91,6 +91,19 @@ class SparkSettings(_Strict):
         return value
 
 
+class RunsSettings(_Strict):
+    """How overlapping runs behave (README "Concurrency"; athlete_platform.lakehouse.concurrency).
+
+    lock_wait_s:      how long a run waits for another run of the same step and run date to
+                      finish before it stops with one line naming the holder (0: stop at once).
+    conflict_retries: how many times a step is re-run after a Delta commit conflict with a
+                      concurrent writer (another step or run date on the same table).
+    """
+
+    lock_wait_s: float = Field(0.0, ge=0, le=86400)
+    conflict_retries: int = Field(3, ge=0, le=20)
+
+
 class SampleDataSettings(_Strict):
     """The deterministic sample-data generator (athlete_platform.ingestion.sample_data)."""
 
@@ -119,6 +132,7 @@ class Settings(_Strict):
     data_dir: Path = Path("data")
     catalog: CatalogSettings = CatalogSettings()
     spark: SparkSettings = SparkSettings()
+    runs: RunsSettings = RunsSettings()
     sample_data: SampleDataSettings = SampleDataSettings()
     mlflow: MlflowSettings = MlflowSettings()
     output_dir: Path = Path("output")

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from athlete_platform.errors import ConfigError, PlatformError
+from athlete_platform.lakehouse.concurrency import run_guarded
 from athlete_platform.lakehouse.step import Param, Step, StepContext
 
 if TYPE_CHECKING:
@@ -176,9 +177,12 @@ def context_from_args(args: argparse.Namespace, settings: Settings, default_run_
 
 
 def run_step(spec: StepSpec, ctx: StepContext, params: Mapping[str, Any] | None = None) -> Any:
-    """Run one step with the registry's defaults filled in."""
+    """Run one step with the registry's defaults filled in, under the concurrency rule
+    (`lakehouse.concurrency`): one run per step and run date at a time (an overlapping run waits
+    up to runs.lock_wait_s, then stops naming the holder) and Delta commit conflicts with other
+    writers retried runs.conflict_retries times, then reported in one paragraph."""
     values = {p.name: p.default for p in spec.params} | dict(params or {})
-    return spec.step().run(ctx, values)
+    return run_guarded(ctx, spec.name, lambda: spec.step().run(ctx, values))
 
 
 def run_batch(ctx: StepContext, say: Callable[[str], None] = print) -> dict[str, object]:
