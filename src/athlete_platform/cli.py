@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # no INFO line after an error's paragraph
     try:
         return handler(args, load_settings(args.conf_file))
     except PlatformError as exc:
