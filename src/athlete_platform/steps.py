@@ -172,7 +172,8 @@ def context_from_args(args: argparse.Namespace, settings: Settings, default_run_
     run_date = parse_date(args.run_date) if args.run_date is not None else default_run_date
     if run_date is None:
         raise ConfigError("--run-date YYYY-MM-DD is required.")
-    logical_time = parse_logical_time(args.logical_time) if getattr(args, "logical_time", None) else None
+    text = getattr(args, "logical_time", None)
+    logical_time = parse_logical_time(text) if text is not None else None
     return make_context(settings, run_date, getattr(args, "master", None), logical_time)
 
 
