@@ -27,7 +27,7 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
         server.serve()  # replaces this process
     action = {"up": server.start, "down": server.stop, "status": server.status}[args.action]
     print(f"catalog server: {action()}")
-    return 0 if args.action != "status" or server.is_answering() else 1
+    return 0 if args.action != "status" or server.serves_this_folder() else 1
 
 
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,8 +115,9 @@ def _step(spec: steps.StepSpec):
 
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        params = steps.params_from_args(spec, args)  # bad arguments fail before the session is built
         ctx = steps.context_from_args(args, settings, settings.sample_data.last_date)
-        print(steps.run_step(spec, ctx, steps.params_from_args(spec, args)))
+        print(steps.run_step(spec, ctx, params))
         return 0
 
     return handler
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # no INFO line after an error's paragraph
     try:
         return handler(args, load_settings(args.conf_file))
     except PlatformError as exc:

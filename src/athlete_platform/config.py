@@ -9,12 +9,13 @@ Unknown keys and bad values are errors that name the key and where it came from.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from athlete_platform.errors import ConfigError
 
@@ -24,6 +25,22 @@ HOME_ENV = "ATHLETE_PLATFORM_HOME"
 _NOT_SETTINGS_ENV = {CONF_FILE_ENV, HOME_ENV}
 
 SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+# The master URLs Spark 4 accepts (checked here so a typo is one line, not a JVM trace).
+_MASTER_URL = re.compile(
+    r"^(local(\[(\*|[1-9]\d*)(,\d+)?\])?"  # local, local[4], local[*], local[4,2] (retries)
+    r"|local-cluster\[[1-9]\d*,[1-9]\d*,[1-9]\d*\]"  # local-cluster[workers,cores,MB]
+    r"|spark://[^\s,:/]+:\d{1,5}(,[^\s,:/]+:\d{1,5})*"  # standalone, HA masters comma-separated
+    r"|yarn|k8s://\S+)$"
+)
+MASTER_FORMS = "local, local[N], local[*], local-cluster[N,C,M], spark://host:port, yarn or k8s://URL"
+
+
+def master_problem(master: str) -> str | None:
+    """Why `master` is not a Spark master URL, or None when it is one."""
+    if _MASTER_URL.match(master):
+        return None
+    return f"{master!r} is not a Spark master URL (expected {MASTER_FORMS})"
 
 
 class _Strict(BaseModel):
@@ -65,6 +82,27 @@ class SparkSettings(_Strict):
     ui_enabled: bool = False
     conf: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("master")
+    @classmethod
+    def _master_url(cls, value: str) -> str:
+        problem = master_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class RunsSettings(_Strict):
+    """How overlapping runs behave (README "Concurrency"; athlete_platform.lakehouse.concurrency).
+
+    lock_wait_s:      how long a run waits for another run of the same step and run date to
+                      finish before it stops with one line naming the holder (0: stop at once).
+    conflict_retries: how many times a step is re-run after a Delta commit conflict with a
+                      concurrent writer (another step or run date on the same table).
+    """
+
+    lock_wait_s: float = Field(0.0, ge=0, le=86400)
+    conflict_retries: int = Field(3, ge=0, le=20)
+
 
 class SampleDataSettings(_Strict):
     """The deterministic sample-data generator (athlete_platform.ingestion.sample_data)."""
@@ -94,6 +132,7 @@ class Settings(_Strict):
     data_dir: Path = Path("data")
     catalog: CatalogSettings = CatalogSettings()
     spark: SparkSettings = SparkSettings()
+    runs: RunsSettings = RunsSettings()
     sample_data: SampleDataSettings = SampleDataSettings()
     mlflow: MlflowSettings = MlflowSettings()
     output_dir: Path = Path("output")
@@ -196,7 +235,7 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> tuple[dict[str, 
             section = merged.setdefault(parts[0], {})
             if not isinstance(section, dict):
                 raise ConfigError(f"Config key '{parts[0]}' must be a mapping, so {var} cannot be applied.")
-            section[parts[1]] = _env_value(value)
+            section[parts[1]] = _env_value(var, value)
         else:
             raise ConfigError(
                 f"Environment variable {var} does not name a setting. Use ATHLETE_<KEY> for "
@@ -207,10 +246,17 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> tuple[dict[str, 
     return merged, from_env
 
 
-def _env_value(value: str) -> Any:
+def _env_value(var: str, value: str) -> Any:
     # Lists and maps (extra_jars, spark.conf) can be given as YAML flow syntax.
     if value.startswith(("[", "{")):
-        return yaml.safe_load(value)
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem", None) or "not valid YAML"
+            raise ConfigError(
+                f"Environment variable {var}={value!r} is not a valid YAML flow list or map ({where}). "
+                "Write it like '{\"spark.executor.memory\": \"3g\"}' or '[a.jar, b.jar]', or unset it."
+            ) from None
     return value
 
 

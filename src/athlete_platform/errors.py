@@ -24,3 +24,9 @@ class SetupError(PlatformError):
 
 class CatalogServerError(PlatformError):
     """The catalog server could not be started, stopped or reached."""
+
+
+class ConcurrencyError(PlatformError):
+    """Another run holds the step, or concurrent writers kept winning a Delta table's commits."""
+
+    exit_code = 3

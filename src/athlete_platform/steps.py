@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from athlete_platform.errors import ConfigError, PlatformError
+from athlete_platform.lakehouse.concurrency import run_guarded
 from athlete_platform.lakehouse.step import Param, Step, StepContext
 
 if TYPE_CHECKING:
@@ -167,17 +168,22 @@ def make_context(
 
 def context_from_args(args: argparse.Namespace, settings: Settings, default_run_date: date | None) -> StepContext:
     """The run date (argument, else `default_run_date`) and logical time, then the context."""
-    run_date = parse_date(args.run_date) if args.run_date else default_run_date
+    # An empty --run-date is a mistake (e.g. an unset shell variable), not "the default day".
+    run_date = parse_date(args.run_date) if args.run_date is not None else default_run_date
     if run_date is None:
         raise ConfigError("--run-date YYYY-MM-DD is required.")
-    logical_time = parse_logical_time(args.logical_time) if getattr(args, "logical_time", None) else None
+    text = getattr(args, "logical_time", None)
+    logical_time = parse_logical_time(text) if text is not None else None
     return make_context(settings, run_date, getattr(args, "master", None), logical_time)
 
 
 def run_step(spec: StepSpec, ctx: StepContext, params: Mapping[str, Any] | None = None) -> Any:
-    """Run one step with the registry's defaults filled in."""
+    """Run one step with the registry's defaults filled in, under the concurrency rule
+    (`lakehouse.concurrency`): one run per step and run date at a time (an overlapping run waits
+    up to runs.lock_wait_s, then stops naming the holder) and Delta commit conflicts with other
+    writers retried runs.conflict_retries times, then reported in one paragraph."""
     values = {p.name: p.default for p in spec.params} | dict(params or {})
-    return spec.step().run(ctx, values)
+    return run_guarded(ctx, spec.name, lambda: spec.step().run(ctx, values))
 
 
 def run_batch(ctx: StepContext, say: Callable[[str], None] = print) -> dict[str, object]:
@@ -232,9 +238,10 @@ def job_main(job: str, argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--master", help="Spark master, overrides spark.master")
     args = parser.parse_args(argv)
     try:
+        params = params_from_args(spec, args)  # bad arguments fail before the session is built
         ctx = context_from_args(args, load_settings(args.conf_file), None)
         log.info("%s: run date %s, logical time %s, run id %s", job, ctx.run_date, ctx.logical_time, ctx.run_id)
-        print(run_step(spec, ctx, params_from_args(spec, args)))
+        print(run_step(spec, ctx, params))
     except PlatformError as exc:
         print(f"{job}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

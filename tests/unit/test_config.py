@@ -80,3 +80,8 @@ def test_spark_conf_map_from_env_uses_yaml_flow_syntax():
         HOME / "conf" / "local.yaml", environ={"ATHLETE_SPARK__CONF": '{"spark.executor.memory": "3g"}'}
     )
     assert settings.spark.conf == {"spark.executor.memory": "3g"}
+
+
+def test_env_map_that_is_not_yaml_names_the_variable():
+    with pytest.raises(ConfigError, match=r"ATHLETE_SPARK__CONF='\{bad' is not a valid YAML flow list or map"):
+        load_settings(HOME / "conf" / "local.yaml", environ={"ATHLETE_SPARK__CONF": "{bad"})

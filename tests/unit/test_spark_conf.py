@@ -3,6 +3,7 @@
 import re
 import sys
 import tomllib
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -10,9 +11,15 @@ import pytest
 from packaging.requirements import Requirement
 
 from athlete_platform.config import load_settings
-from athlete_platform.errors import SetupError
+from athlete_platform.errors import ConfigError, SetupError
 from athlete_platform.lakehouse import runtime
-from athlete_platform.lakehouse.spark import spark_conf
+from athlete_platform.lakehouse.spark import (
+    check_driver_memory,
+    check_unity_connector,
+    master_endpoints,
+    memory_bytes,
+    spark_conf,
+)
 
 HOME = Path(__file__).resolve().parents[2]
 
@@ -103,3 +110,44 @@ def test_pins_jars_and_installed_packages_agree():
     assert metadata.version("pyspark-client") == pins["pyspark"]
     # The catalog server's Derby must be the one the installed pyspark bundles.
     assert (runtime.pyspark_jars_folder() / f"derby-{runtime.DERBY_VERSION}.jar").is_file()
+
+
+@pytest.mark.parametrize(
+    "master", ["local", "local[2]", "local[*]", "local[4,3]", "local-cluster[2,1,1024]", "spark://h:7077", "yarn"]
+)
+def test_valid_master_urls_pass(master):
+    assert load_settings(HOME / "conf" / "local.yaml", environ={"ATHLETE_SPARK__MASTER": master}).spark.master == master
+    assert spark_conf(_settings(), master=master)["spark.master"] == master
+
+
+@pytest.mark.parametrize("master", ["nonsense", "local[abc]", "local[0]", "spark://h", "spark://h:77:1", ""])
+def test_invalid_master_urls_name_their_source(master):
+    with pytest.raises(ConfigError, match="ATHLETE_SPARK__MASTER"):
+        _settings(ATHLETE_SPARK__MASTER=master)
+    with pytest.raises(ConfigError, match="--master"):
+        spark_conf(_settings(), master=master or " ")
+
+
+def test_driver_memory_beyond_the_machine_is_a_config_error():
+    assert memory_bytes("4g") == 4 * 2**30 and memory_bytes("512m") == 512 * 2**20 and memory_bytes("100") == 100
+    check_driver_memory("4g", total=8 * 2**30)
+    with pytest.raises(ConfigError, match="spark.driver_memory is 999t but this machine has 8.0 GiB"):
+        check_driver_memory("999t", total=8 * 2**30)
+
+
+def test_java_version_is_read_from_either_stream_format():
+    assert runtime.java_major_version('openjdk version "17.0.15" 2025-04-15') == 17
+    assert runtime.java_major_version('java version "1.8.0_202"') == 8
+    assert runtime.java_major_version('Picked up JAVA_TOOL_OPTIONS: -Xss4m\nopenjdk version "21" 2023-09-19') == 21
+    assert runtime.java_major_version("command not found") is None
+
+
+def test_spark_master_endpoints_and_unity_connector_check(tmp_path):
+    assert master_endpoints("spark://a:7077,b:7078") == [("a", 7077), ("b", 7078)]
+    assert master_endpoints("local[*]") == []
+    with pytest.raises(SetupError, match="Unity Catalog Spark connector"):
+        check_unity_connector({"spark.jars": f"{tmp_path / 'missing.jar'}"})
+    jar = tmp_path / "unitycatalog-spark.jar"
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr("io/unitycatalog/spark/UCSingleCatalog.class", b"\xca\xfe")
+    check_unity_connector({"spark.jars": f"/x/delta.jar,{jar}"})

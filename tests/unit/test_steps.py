@@ -79,3 +79,11 @@ def test_the_dags_submit_what_the_registry_says():
     assert kwargs["application"].endswith("jobs/feature_pipeline.py")
     assert kwargs["application_args"][:2] == ["--run-date", "{{ ds }}"]
     assert orchestration.FEATURES_ASSET.endswith("feature_store.athlete_rolling_features")
+
+
+def test_an_empty_run_date_is_an_error_not_the_default_day():
+    args = argparse.Namespace(run_date="", logical_time=None)
+    with pytest.raises(ConfigError, match="--run-date must be a date like 2024-06-30, not ''"):
+        steps.context_from_args(args, None, date(2024, 6, 30))
+    with pytest.raises(ConfigError, match="--logical-time must be an ISO timestamp"):
+        steps.context_from_args(argparse.Namespace(run_date="2024-06-30", logical_time=""), None, None)

@@ -7,6 +7,15 @@ catalog. It is Apache Derby's network server, the metastore database pyspark bun
 
 Why not the Unity Catalog OSS server: see README ("Catalog"). The Unity backend is a
 config switch (`catalog.backend: unity`) for sites that have it.
+
+Ownership (which lakehouse a server serves): a server's identity is its own command line,
+`-Dderby.system.home=<data_dir>/catalog -p <port>`. On this machine (a loopback host) a job
+asks the kernel which process listens on the configured port (/proc/net/tcp -> socket inode ->
+/proc/<pid>/fd) and proceeds only when that process is the catalog server started for *this*
+data folder; otherwise it stops, naming the pid and the data folder the server does serve. So
+a wrong `catalog.port` can never send writes into another lakehouse's catalog, and `status`
+reports the pid that really answers. A server on another host cannot be inspected this way:
+there the configured address is trusted (one catalog per site, e.g. docker-compose).
 """
 
 from __future__ import annotations
@@ -70,27 +79,64 @@ class CatalogServer:
         except OSError:
             return False
 
-    def pid(self) -> int | None:
-        """The pid of this project's server for this state folder, if it is running."""
+    def _file_pid(self) -> int | None:
         try:
-            pid = int(self.pid_file.read_text().strip())
+            return int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
+
+    def is_ours(self, pid: int, any_port: bool = False) -> bool:
+        """True when `pid` is the catalog server of this state folder (on this port)."""
+        args = _cmdline(pid)
+        if SERVER_MAIN not in args or f"-Dderby.system.home={self.state_dir}" not in args:
+            return False
+        return any_port or _option(args, "-p") == str(self.port)
+
+    def listener(self) -> int | None:
+        """The pid listening on this address (loopback hosts only), if the kernel shows it."""
+        if self.host not in LOOPBACK:
             return None
-        return pid if SERVER_MAIN in cmdline and str(self.state_dir) in cmdline else None
+        return listening_pid(self.port)
+
+    def pid(self) -> int | None:
+        """The pid of this project's server for this state folder and port, if it is running:
+        the process listening on the port when that is ours, else the pid file's (starting)."""
+        listener = self.listener()
+        if listener is not None and self.is_ours(listener):
+            return listener
+        pid = self._file_pid()
+        return pid if pid is not None and self.is_ours(pid) else None
+
+    def serves_this_folder(self) -> bool:
+        """The server answers and (on this machine) is the one started for this data folder."""
+        if not self.is_answering():
+            return False
+        if self.host not in LOOPBACK:
+            return True  # cannot be inspected from here: trusted (module docstring)
+        listener = self.listener()
+        return listener is not None and self.is_ours(listener)
 
     def status(self) -> str:
+        answering = self.is_answering()
+        if answering and self.host not in LOOPBACK:
+            return f"answering on {self.address} (another host: which data folder it serves is not checked)"
         pid = self.pid()
-        if pid and self.is_answering():
+        if pid and answering and (self.host not in LOOPBACK or pid == self.listener()):
             return f"running on {self.address} (pid {pid}, state in {self.state_dir})"
-        if pid:
+        if pid and not answering:
             return f"starting or stuck: pid {pid} is alive but {self.address} does not answer (log: {self.log_file})"
-        if self.is_answering():
-            return f"not running; {self.address} is taken by another process"
+        if answering:
+            return f"not running for this data folder; {self.address} is taken by {self._describe_listener()}"
         return f"not running (state in {self.state_dir})"
+
+    def _describe_listener(self) -> str:
+        listener = self.listener()
+        if listener is None:
+            return "a process this user cannot see"
+        home = _option(_cmdline(listener), "-Dderby.system.home=")
+        if SERVER_MAIN in _cmdline(listener) and home:
+            return f"pid {listener}, the catalog server of another data folder ({Path(home).parent})"
+        return f"pid {listener} ({' '.join(_cmdline(listener))[:120]})"
 
     def command(self) -> list[str]:
         """The server's command line (checks Java and jars first)."""
@@ -125,6 +171,14 @@ class CatalogServer:
             return f"already running on {self.address}"
         if self.is_answering():
             raise CatalogServerError(self._port_taken())
+        running = self._file_pid()
+        if running is not None and self.is_ours(running, any_port=True):
+            # Derby serves one database from one process: a second server would fail on the lock.
+            raise CatalogServerError(
+                f"This data folder's catalog server already runs as pid {running} on port "
+                f"{_option(_cmdline(running), '-p')}, not on {self.port}. Set catalog.port "
+                "(or ATHLETE_CATALOG__PORT) to that port, or stop it with that port first."
+            )
         command = self.command()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
@@ -149,7 +203,9 @@ class CatalogServer:
         """Stop the server (Derby's database is crash-safe; SIGTERM is a clean stop)."""
         pid = self.pid()
         if pid is None:
-            self.pid_file.unlink(missing_ok=True)
+            stale = self._file_pid()
+            if stale is None or not self.is_ours(stale, any_port=True):  # ours on another port stays
+                self.pid_file.unlink(missing_ok=True)
             return "not running"
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
@@ -168,13 +224,16 @@ class CatalogServer:
                 "`athlete-platform catalog up` (or `make catalog-up`), then run the command again."
             )
         # A local server started for another data folder would register tables whose files
-        # live elsewhere; refuse rather than mix two lakehouses.
-        if self.host in LOOPBACK and self.pid() is None and _server_pids_on_this_machine():
-            raise CatalogServerError(
-                f"The catalog server on {self.address} was not started for this data folder "
-                f"({self.state_dir.parent}). Stop it (`athlete-platform catalog down` with the config that "
-                "started it) or use another catalog.port, then run `athlete-platform catalog up`."
-            )
+        # live elsewhere; refuse rather than mix two lakehouses (see the module docstring).
+        if self.host in LOOPBACK:
+            listener = self.listener()
+            if listener is None or not self.is_ours(listener):
+                raise CatalogServerError(
+                    f"The catalog server on {self.address} was not started for this data folder "
+                    f"({self.state_dir.parent}): {self.address} is served by {self._describe_listener()}. "
+                    "Point catalog.port (or ATHLETE_CATALOG__PORT) at this data folder's server, or start it with "
+                    "`athlete-platform catalog up` on a free port."
+                )
 
     def _port_taken(self) -> str:
         return (
@@ -193,17 +252,48 @@ class CatalogServer:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _server_pids_on_this_machine() -> list[int]:
-    """Pids of catalog servers (any data folder) running on this machine."""
-    pids = []
+def listening_pid(port: int) -> int | None:
+    """The pid of the process with a listening TCP socket on `port` (IPv4 or IPv6), or None."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the socket inode.
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if SERVER_MAIN.encode() in (proc / "cmdline").read_bytes():
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:  # gone, or another user's process
+            continue
+    return None
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _option(args: list[str], name: str) -> str | None:
+    """The value of `name value` or `name=value` (when `name` ends with '=') in a command line."""
+    for index, arg in enumerate(args):
+        if name.endswith("=") and arg.startswith(name):
+            return arg[len(name) :]
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+    return None
 
 
 def _is_zombie(pid: int) -> bool:

@@ -7,6 +7,7 @@ catalog alias jar from java/; nothing here downloads anything.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -84,7 +85,12 @@ def java_executable() -> str:
             "then run the command again."
         )
     version = _java_major_version(candidate)
-    if version is not None and version < 17:
+    if version is None:
+        raise SetupError(
+            f"Could not tell which Java {candidate} is (`{candidate} -version` printed no version). "
+            "Spark 4 needs Java 17 or newer: set JAVA_HOME to a JDK 17 folder or put a Java 17 `java` first on PATH."
+        )
+    if version < 17:
         raise SetupError(
             f"{candidate} is Java {version}; Spark 4 needs Java 17 or newer. "
             "Set JAVA_HOME to a JDK 17 folder or put a Java 17 `java` first on PATH."
@@ -94,13 +100,17 @@ def java_executable() -> str:
 
 def _java_major_version(java: str) -> int | None:
     try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    for token in out.split():
-        token = token.strip('"')
-        if token[:1].isdigit():
-            head = token.split(".")[0]
-            major = token.split(".")[1] if head == "1" else head
-            return int(major) if major.isdigit() else None
-    return None
+    # Real JDKs print to stderr; read stdout too so a wrapper that prints there is judged alike.
+    return java_major_version(result.stderr + "\n" + result.stdout)
+
+
+def java_major_version(text: str) -> int | None:
+    """The major version in `java -version` output: `"1.8.0_202"` -> 8, `"17.0.15"` -> 17."""
+    found = re.search(r'version\s+"?(\d+)(?:\.(\d+))?', text)
+    if found is None:
+        return None
+    major, minor = found.groups()
+    return int(minor) if major == "1" and minor else int(major)
