@@ -48,7 +48,7 @@ unit: setup
 # The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;
 # ends with a ledger table (scenario, runs, faults, rows lost, rows duplicated, crashes, time).
 reliability: setup
-	$(BIN)/pytest -m "reliability or reliability_slow" tests/reliability
+	$(BIN)/pytest -m "reliability or reliability_slow"
 
 lint: setup
 	$(BIN)/ruff check src tests jobs dags bench tools

@@ -126,3 +126,13 @@ def generate_sample(settings: Settings):
     cfg = settings.sample_data
     config = GeneratorConfig(seed=cfg.seed, n_athletes=cfg.n_athletes, n_days=cfg.n_days, start_date=cfg.start_date)
     return generate(config, settings.landing_path)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The reliability ledger (scenario, runs, faults, rows lost/duplicated, crashes, time), when any ran."""
+    from tests.reliability import ledger
+
+    if ledger.ENTRIES:
+        terminalreporter.section("reliability ledger")
+        for line in ledger.table():
+            terminalreporter.write_line(line)

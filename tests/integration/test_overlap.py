@@ -21,6 +21,7 @@ from athlete_platform.lakehouse.concurrency import lock_path
 from athlete_platform.lakehouse.step import Step
 from tests.conftest import free_port
 from tests.integration.test_cli import CLI, run_cli
+from tests.reliability import ledger
 from tests.unit.test_concurrency import hold_lock
 
 pytestmark = pytest.mark.integration
@@ -59,6 +60,7 @@ def own_lakehouse(tmp_path_factory):
         run_cli("catalog", "down", env=env)
 
 
+@pytest.mark.reliability
 def test_overlapping_run_of_the_same_step_stops_naming_the_holder(own_lakehouse):
     data = Path(own_lakehouse["ATHLETE_DATA_DIR"])
     holder = hold_lock(data, 600, step="ingest")  # a real process inside `ingest` for 2024-06-30
@@ -130,7 +132,14 @@ def test_real_delta_conflicts_in_run_step_are_retried_then_reported(spark, base_
     assert message.startswith(f"step conflict_probe for 2024-06-30 lost {retries + 1} tries")
 
 
+@pytest.mark.reliability
 def test_catalog_server_killed_mid_job_says_so_and_a_rerun_converges(own_lakehouse):
+    with ledger.scenario("catalog server killed mid-ingest") as entry:
+        entry.runs, entry.faults = 2, 1
+        catalog_killed_mid_job(own_lakehouse)
+
+
+def catalog_killed_mid_job(own_lakehouse) -> None:
     env, data = own_lakehouse, Path(own_lakehouse["ATHLETE_DATA_DIR"])
     job = subprocess.Popen([*CLI, "ingest", "--run-date", RUN_DATE], env=env, stderr=subprocess.PIPE, text=True)
     lock = lock_path(data, "ingest", date.fromisoformat(RUN_DATE))
