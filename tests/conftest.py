@@ -136,3 +136,18 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability ledger")
         for line in ledger.table():
             terminalreporter.write_line(line)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--reverse-modules",
+        action="store_true",
+        help="run test modules in reverse order (tests inside a module keep theirs): shows order independence",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse-modules"):
+        modules = list(dict.fromkeys(item.module.__name__ for item in items))
+        rank = {name: n for n, name in enumerate(reversed(modules))}
+        items.sort(key=lambda item: rank[item.module.__name__])  # stable: in-module order kept

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from athlete_platform.errors import ConfigError
 
@@ -67,7 +67,7 @@ class CatalogSettings(_Strict):
     port: int = Field(15270, ge=1024, le=65535)
     start_timeout_s: float = Field(60.0, gt=0)
     unity_uri: str | None = None
-    unity_token: str | None = None
+    unity_token: SecretStr | None = None  # never printed: repr and logs show **********
     extra_jars: tuple[str, ...] = ()
 
 

@@ -64,3 +64,11 @@ def test_the_catalog_server_listens_on_loopback_only(catalog_server):
     listening = [c.laddr.ip for c in psutil.Process(pid).net_connections(kind="inet") if c.status == "LISTEN"]
     assert listening, "the catalog server listens on no socket"
     assert set(listening) <= {"127.0.0.1", "::1"}, listening
+
+
+def test_the_catalog_token_is_never_printed():
+    token = "uc-token-that-must-not-leak"
+    settings = load_settings(HOME / "conf" / "local.yaml", environ={"ATHLETE_CATALOG__UNITY_TOKEN": token})
+    assert settings.catalog.unity_token.get_secret_value() == token
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert token not in shown

@@ -79,7 +79,7 @@ def spark_conf(settings: Settings, master: str | None = None) -> dict[str, str]:
         prefix = f"spark.sql.catalog.{settings.catalog.name}"
         conf.update({prefix: UNITY_CATALOG_CLASS, f"{prefix}.uri": settings.catalog.unity_uri})
         if settings.catalog.unity_token:
-            conf[f"{prefix}.token"] = settings.catalog.unity_token
+            conf[f"{prefix}.token"] = settings.catalog.unity_token.get_secret_value()
     jar_paths.extend(settings.catalog.extra_jars)
     conf["spark.jars"] = ",".join(jar_paths)
     conf.update(settings.spark.conf)
