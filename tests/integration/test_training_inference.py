@@ -122,14 +122,29 @@ def test_batch_inference_as_of_is_idempotent_and_traceable(spark, names, lake, f
 def test_feature_table_version_on_a_row_reproduces_the_prediction(spark, names, lake, module_lake):
     settings, run_date = lake
     row = spark.table(names(tables.ATHLETE_PREDICTIONS)).orderBy("athlete_id", "race_distance_m").first()
-    # Change the feature table afterwards: the pinned version must still give the same answer.
-    module_lake.run("features", run_date + timedelta(days=2), "t-2")
-    view = FeatureView(spark, names, version=row.feature_table_version)
-    features = view.get_batch_data(row.as_of_date, row.as_of_date).where(f"athlete_id = '{row.athlete_id}'")
-    rows = batch.scoring_rows(features, spark.table(names(tables.RACES)), spark.table(names(tables.ATHLETES)))
+    features_table = names(tables.ATHLETE_ROLLING_FEATURES)
     model = batch.fetch_champion(settings, names(tables.TIME_ESTIMATOR))
-    again = batch.score(spark, rows, model).where(f"race_distance_m = {row.race_distance_m}").first()
-    assert again.predicted_finish_time_s == pytest.approx(row.predicted_finish_time_s, rel=1e-9)
+
+    def predicted(version: int | None) -> float:
+        view = FeatureView(spark, names, version=version)
+        features = view.get_batch_data(row.as_of_date, row.as_of_date).where(f"athlete_id = '{row.athlete_id}'")
+        rows = batch.scoring_rows(features, spark.table(names(tables.RACES)), spark.table(names(tables.ATHLETES)))
+        scored = batch.score(spark, rows, model).where(f"race_distance_m = {row.race_distance_m}")
+        return scored.first().predicted_finish_time_s
+
+    # Change the very row the prediction used: the pinned version must still give the same
+    # answer, while the current table gives another (so the pin is what is being tested).
+    restore_to = current_version(spark, features_table)
+    changed = ", ".join(f"{c} = {c} * 10 + 50" for c in ("atl", "ctl", "tsb", "acwr_rolling", "acwr_ewma"))
+    spark.sql(
+        f"UPDATE {features_table} SET {changed} "
+        f"WHERE athlete_id = '{row.athlete_id}' AND feature_date = DATE'{row.as_of_date}'"
+    )
+    try:
+        assert predicted(row.feature_table_version) == pytest.approx(row.predicted_finish_time_s, rel=1e-9)
+        assert predicted(None) != pytest.approx(row.predicted_finish_time_s, rel=1e-6)
+    finally:
+        spark.sql(f"RESTORE TABLE {features_table} TO VERSION AS OF {restore_to}")
 
 
 def test_range_mode_scores_every_athlete_day(spark, names, lake, module_lake):
