@@ -74,23 +74,60 @@ class IngestCounts:
 
 
 def classify_lines(lines: DataFrame) -> DataFrame:
-    """Pure transform: (path, line_number, line) -> + record_type, reason (null when accepted).
+    """Pure transform: (path, line_number, line[, read_error]) -> + record_type, reason (null when accepted).
 
-    A line is accepted when it is one complete JSON object with a known `record_type`.
+    A line is accepted only when it is exactly one JSON object (strict JSON, nothing after it)
+    with no key twice and a known `record_type`. The first rule a line breaks is its reason:
+    `read_error` (set by extract: too long, not UTF-8, a file refused whole), raw control
+    characters, not a JSON object, a duplicate key, text after the object, then record_type.
     """
     from pyspark.sql import functions as F
 
+    read_error = F.col("read_error") if "read_error" in lines.columns else F.lit(None).cast("string")
     parsed = F.from_json(
         "line",
         "record_type STRING, _corrupt STRING",
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
     )
-    with_parse = lines.withColumn("_parsed", parsed)
+    with_parse = lines.withColumn("_parsed", parsed).withColumn("_keys", F.json_object_keys("line"))
     first_char = F.substring(F.ltrim("line"), 1, 1)
+    # JSON needs control characters escaped; tab, CR and LF may only separate tokens.
+    control = F.col("line").rlike("[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]")
+    # Spark's JSON readers stop after the first value and ignore what follows. Wrapping the line
+    # exposes any tail: after the object, `[line]` needs `,` or `]` and `{"_": line}` needs `,` or
+    # `}`, so only whitespace passes both (`, ...` makes the array longer than 1). The variant
+    # parser is strict JSON and refuses duplicate keys at any depth.
+    array_of_one = F.json_array_length(F.concat(F.lit("["), "line", F.lit("]"))) == 1  # null if invalid
+    in_object = F.try_parse_json(F.concat(F.lit('{"_":'), "line", F.lit("}"))).isNotNull()
+    exactly_one = F.coalesce(array_of_one, F.lit(False)) & in_object
+    # A duplicate is named from the sorted keys (neighbours equal): linear, even for 50k keys.
+    keys_sorted = F.array_sort("_keys")
+    repeats = F.filter(
+        F.sequence(F.lit(2), F.greatest(F.size(keys_sorted), F.lit(2))),
+        lambda i: F.try_element_at(keys_sorted, i) == F.try_element_at(keys_sorted, i - 1),
+    )
     reason = (
-        F.when(
+        F.when(read_error.isNotNull(), read_error)
+        .when(control, F.lit("control_character: a raw control character (JSON needs them escaped)"))
+        .when(
             (first_char != "{") | F.col("_parsed").isNull() | F.col("_parsed._corrupt").isNotNull(),
             F.lit("malformed_json: not one complete JSON object"),
+        )
+        .when(
+            F.size(F.array_distinct("_keys")) < F.size("_keys"),
+            F.concat(
+                F.lit('duplicate_key: "'),
+                F.try_element_at(keys_sorted, F.try_element_at(repeats, F.lit(1))),
+                F.lit('" appears more than once (ambiguous record)'),
+            ),
+        )
+        .when(
+            ~exactly_one & F.try_parse_json("line").isNotNull(),
+            F.lit("malformed_json: text after the JSON object"),
+        )
+        .when(
+            ~exactly_one,
+            F.lit("malformed_json: not strict JSON (a nested duplicate key, single quotes, NaN or similar)"),
         )
         .when(F.col("_parsed.record_type").isNull(), F.lit("missing_record_type"))
         .when(
