@@ -154,6 +154,20 @@ def test_classify_lines_rejects_raw_control_characters_and_keeps_read_errors_fir
     }
 
 
+def test_app_export_outputs_count_a_refused_file_as_one_quarantined_record(local_spark):
+    lines = local_spark.createDataFrame(
+        [("/landing/link.jsonl", 0, '{"path": "/landing/link.jsonl"}', "symlink leads outside the landing folder")],
+        LINES_DDL + ", read_error string",
+    )
+    sizes = local_spark.createDataFrame([("/landing/link.jsonl", None)], "path string, size_bytes bigint")
+    accepted, rejected, manifest = app_export_outputs(classify_lines(lines), sizes, RUN_ID, INGESTED_AT)
+    assert accepted.count() == 0
+    assert [(r.record_key, r.reason) for r in rejected.collect()] == [
+        ("file", "symlink leads outside the landing folder")
+    ]
+    assert [(r.lines, r.accepted, r.quarantined) for r in manifest.collect()] == [(1, 0, 1)]
+
+
 def test_app_export_outputs_reconcile_every_line_per_file(local_spark):
     lines = local_spark.createDataFrame(
         [
