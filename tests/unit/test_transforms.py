@@ -154,6 +154,26 @@ def test_classify_lines_rejects_raw_control_characters_and_keeps_read_errors_fir
     }
 
 
+def test_classify_lines_survives_hostile_lines(local_spark):
+    """Deep nesting, a 100k-digit number, 50k keys (one twice), escaped lone surrogates, emoji:
+    each line gets an answer (Jackson's limits make a line malformed, never a failed job)."""
+    many_keys = ", ".join(f'"k{i}": {i}' for i in range(50_000))
+    cases = [
+        '{"record_type": "session", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"record_type": "session", "x": 1' + "0" * 100_000 + "}",
+        '{"record_type": "session", ' + many_keys + ', "k7": 0}',
+        '{"record_type": "session", "notes": "\\ud800"}',
+        '{"record_type": "session", "notes": "🏃‍♀️ 日本"}',
+    ]
+    result = classify(local_spark, *cases)
+    reasons = [result[line][1] for line in cases]
+    assert reasons[0] and reasons[0].startswith("malformed_json")
+    assert reasons[1] is None or reasons[1].startswith("malformed_json")
+    assert reasons[2] == 'duplicate_key: "k7" appears more than once (ambiguous record)'
+    assert reasons[3] is None or reasons[3].startswith("malformed_json")
+    assert reasons[4] is None
+
+
 def test_app_export_outputs_count_a_refused_file_as_one_quarantined_record(local_spark):
     lines = local_spark.createDataFrame(
         [("/landing/link.jsonl", 0, '{"path": "/landing/link.jsonl"}', "symlink leads outside the landing folder")],

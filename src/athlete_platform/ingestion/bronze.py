@@ -111,11 +111,13 @@ def classify_lines(lines: DataFrame) -> DataFrame:
     array_of_one = F.json_array_length(F.concat(F.lit("["), "line", F.lit("]"))) == 1  # null if invalid
     in_object = F.try_parse_json(F.concat(F.lit('{"_":'), "line", F.lit("}"))).isNotNull()
     exactly_one = F.coalesce(array_of_one, F.lit(False)) & in_object
-    # A duplicate is named from the sorted keys (neighbours equal): linear, even for 50k keys.
-    keys_sorted = F.array_sort("_keys")
-    repeats = F.filter(
-        F.sequence(F.lit(2), F.greatest(F.size(keys_sorted), F.lit(2))),
-        lambda i: F.try_element_at(keys_sorted, i) == F.try_element_at(keys_sorted, i - 1),
+    # A duplicate is named from the sorted keys (neighbours equal), in one linear pass: the
+    # sorted array is the fold's input, evaluated once (an index lambda would sort per element).
+    first_repeat = F.aggregate(
+        F.array_sort("_keys"),
+        F.struct(F.lit(None).cast("string").alias("prev"), F.lit(None).cast("string").alias("dup")),
+        lambda acc, k: F.struct(k.alias("prev"), F.coalesce(acc["dup"], F.when(acc["prev"] == k, k)).alias("dup")),
+        lambda acc: acc["dup"],
     )
     reason = (
         F.when(read_error.isNotNull(), read_error)
@@ -128,7 +130,7 @@ def classify_lines(lines: DataFrame) -> DataFrame:
             F.size(F.array_distinct("_keys")) < F.size("_keys"),
             F.concat(
                 F.lit('duplicate_key: "'),
-                F.try_element_at(keys_sorted, F.try_element_at(repeats, F.lit(1))),
+                first_repeat,
                 F.lit('" appears more than once (ambiguous record)'),
             ),
         )
