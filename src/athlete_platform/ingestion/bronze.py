@@ -8,6 +8,11 @@ Incremental like a file-notification loader: an app-export file is ingested once
 logged in bronze.landing_files); a device file once (by sha256, in bronze.device_files).
 Writes are keyed on the source file, so a run that dies half-way is simply run again.
 Every line or file goes somewhere: in = accepted + quarantined, per file and per run.
+
+Bronze lists and reads landing files itself (`landing.py`): paths are literal (never a Hadoop
+glob or URI), no symlink leads out of the landing folder (such a file is quarantined whole, as
+line 0, and never opened), and lines are checked as bytes (BOM dropped; too long or not UTF-8:
+quarantined). Spark reads only the lines bronze staged under `<data_dir>/staging/`.
 """
 
 from __future__ import annotations
