@@ -65,6 +65,7 @@ def as_text(column: str) -> Column:
 
 GOOD_SESSION_LINE = '{"record_type": "session", "session_id": "s1"}'
 GOOD_ATHLETE_LINE = '  {"record_type": "athlete", "athlete_id": "a1"}  '
+NOT_STRICT = "malformed_json: not strict JSON (a nested duplicate key, single quotes, NaN or similar)"
 
 
 def classify(spark: SparkSession, *lines: str) -> dict[str, tuple[str | None, str | None]]:
@@ -91,15 +92,99 @@ def test_classify_lines_rejects_bad_lines_with_their_reason(local_spark):
     assert {line: reason for line, (_, reason) in result.items()} == cases
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: classify_lines accepts a complete JSON object followed by more text; the rest is dropped",
-)
 def test_classify_lines_rejects_a_record_followed_by_more_text(local_spark):
     # Two records on one line (a lost newline): accepting it would silently drop the second one.
     line = '{"record_type": "session", "session_id": "s1"} {"record_type": "session", "session_id": "s2"}'
     (_, reason) = classify(local_spark, line)[line]
     assert reason is not None and reason.startswith("malformed_json")
+
+
+def test_classify_lines_accepts_only_exactly_one_json_object(local_spark):
+    """Spark's JSON readers stop after the first value; every kind of tail is caught."""
+    after = "malformed_json: text after the JSON object"
+    cases = {
+        GOOD_SESSION_LINE + " x": after,
+        GOOD_SESSION_LINE + "}": after,
+        GOOD_SESSION_LINE + "] x": after,  # closes the [line] wrapper early: the {"_": line} one fails
+        GOOD_SESSION_LINE + ', {"record_type": "athlete"}': after,  # a valid [line] of two values
+        GOOD_SESSION_LINE + ', "b": 2': after,  # a valid {"_": line} with one more key
+        GOOD_SESSION_LINE + "\t \r": None,  # JSON whitespace is fine
+        "{'record_type': 'session'}": NOT_STRICT,
+        '{"record_type": "session", "duration_s": NaN}': NOT_STRICT,
+    }
+    result = classify(local_spark, *cases)
+    assert {line: reason for line, (_, reason) in result.items()} == cases
+
+
+def test_classify_lines_quarantines_duplicate_keys(local_spark):
+    """A key twice is ambiguous (which value is meant?): quarantined, the key named."""
+    cases = {
+        '{"record_type": "session", "session_id": "s1", "session_id": "s2"}': (
+            'duplicate_key: "session_id" appears more than once (ambiguous record)'
+        ),
+        '{"record_type": "athlete", "record_type": "session"}': (
+            'duplicate_key: "record_type" appears more than once (ambiguous record)'
+        ),
+        '{"record_type": "session", "x": {"a": 1, "a": 2}}': NOT_STRICT,
+    }
+    result = classify(local_spark, *cases)
+    assert {line: reason for line, (_, reason) in result.items()} == cases
+
+
+def test_classify_lines_rejects_raw_control_characters_and_keeps_read_errors_first(local_spark):
+    control = "control_character: a raw control character (JSON needs them escaped)"
+    frame = local_spark.createDataFrame(
+        [
+            ("/l/a.jsonl", 1, '{"record_type": "session", "notes": "a\u0001b"}', None),
+            ("/l/a.jsonl", 2, '{"record_type": "session", "notes": "a\u0000b"}', None),
+            ("/l/a.jsonl", 3, '{"record_type": "session", "notes": "a\\u0000b"}', None),  # escaped: fine
+            ("/l/a.jsonl", 4, GOOD_SESSION_LINE, "invalid_utf8: byte 0xff at byte 3"),
+            ("/l/b.jsonl", 0, '{"path": "/l/b.jsonl"}', "symlink leads outside the landing folder"),
+        ],
+        LINES_DDL + ", read_error string",
+    )
+    reasons = {(r.path, r.line_number): r.reason for r in classify_lines(frame).collect()}
+    assert reasons == {
+        ("/l/a.jsonl", 1): control,
+        ("/l/a.jsonl", 2): control,
+        ("/l/a.jsonl", 3): None,
+        ("/l/a.jsonl", 4): "invalid_utf8: byte 0xff at byte 3",
+        ("/l/b.jsonl", 0): "symlink leads outside the landing folder",
+    }
+
+
+def test_classify_lines_survives_hostile_lines(local_spark):
+    """Deep nesting, a 100k-digit number, 50k keys (one twice), escaped lone surrogates, emoji:
+    each line gets an answer (Jackson's limits make a line malformed, never a failed job)."""
+    many_keys = ", ".join(f'"k{i}": {i}' for i in range(50_000))
+    cases = [
+        '{"record_type": "session", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"record_type": "session", "x": 1' + "0" * 100_000 + "}",
+        '{"record_type": "session", ' + many_keys + ', "k7": 0}',
+        '{"record_type": "session", "notes": "\\ud800"}',
+        '{"record_type": "session", "notes": "🏃‍♀️ 日本"}',
+    ]
+    result = classify(local_spark, *cases)
+    reasons = [result[line][1] for line in cases]
+    assert reasons[0] and reasons[0].startswith("malformed_json")
+    assert reasons[1] is None or reasons[1].startswith("malformed_json")
+    assert reasons[2] == 'duplicate_key: "k7" appears more than once (ambiguous record)'
+    assert reasons[3] is None or reasons[3].startswith("malformed_json")
+    assert reasons[4] is None
+
+
+def test_app_export_outputs_count_a_refused_file_as_one_quarantined_record(local_spark):
+    lines = local_spark.createDataFrame(
+        [("/landing/link.jsonl", 0, '{"path": "/landing/link.jsonl"}', "symlink leads outside the landing folder")],
+        LINES_DDL + ", read_error string",
+    )
+    sizes = local_spark.createDataFrame([("/landing/link.jsonl", None)], "path string, size_bytes bigint")
+    accepted, rejected, manifest = app_export_outputs(classify_lines(lines), sizes, RUN_ID, INGESTED_AT)
+    assert accepted.count() == 0
+    assert [(r.record_key, r.reason) for r in rejected.collect()] == [
+        ("file", "symlink leads outside the landing folder")
+    ]
+    assert [(r.lines, r.accepted, r.quarantined) for r in manifest.collect()] == [(1, 0, 1)]
 
 
 def test_app_export_outputs_reconcile_every_line_per_file(local_spark):

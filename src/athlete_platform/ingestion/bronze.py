@@ -8,12 +8,22 @@ Incremental like a file-notification loader: an app-export file is ingested once
 logged in bronze.landing_files); a device file once (by sha256, in bronze.device_files).
 Writes are keyed on the source file, so a run that dies half-way is simply run again.
 Every line or file goes somewhere: in = accepted + quarantined, per file and per run.
+
+Bronze lists and reads landing files itself (`landing.py`): paths are literal (never a Hadoop
+glob or URI), no symlink leads out of the landing folder (such a file is quarantined whole, as
+line 0, and never opened), and lines are checked as bytes (BOM dropped; too long or not UTF-8:
+quarantined). Spark reads only the lines bronze staged under `<data_dir>/staging/`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import shutil
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +35,14 @@ from athlete_platform.ingestion.device_files import (
     SUPPORTED_FORMATS,
     DeviceFileError,
     DeviceSession,
-    parse_device_file,
-    sha256_of,
+    parse_device_bytes,
+)
+from athlete_platform.ingestion.landing import (
+    LandingEntry,
+    LandingRefused,
+    list_landing,
+    open_confined,
+    read_lines,
 )
 from athlete_platform.ingestion.quarantine import quarantine_rows
 from athlete_platform.lakehouse import tables
@@ -74,23 +90,62 @@ class IngestCounts:
 
 
 def classify_lines(lines: DataFrame) -> DataFrame:
-    """Pure transform: (path, line_number, line) -> + record_type, reason (null when accepted).
+    """Pure transform: (path, line_number, line[, read_error]) -> + record_type, reason (null when accepted).
 
-    A line is accepted when it is one complete JSON object with a known `record_type`.
+    A line is accepted only when it is exactly one JSON object (strict JSON, nothing after it)
+    with no key twice and a known `record_type`. The first rule a line breaks is its reason:
+    `read_error` (set by extract: too long, not UTF-8, a file refused whole), raw control
+    characters, not a JSON object, a duplicate key, text after the object, then record_type.
     """
     from pyspark.sql import functions as F
 
+    read_error = F.col("read_error") if "read_error" in lines.columns else F.lit(None).cast("string")
     parsed = F.from_json(
         "line",
         "record_type STRING, _corrupt STRING",
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
     )
-    with_parse = lines.withColumn("_parsed", parsed)
+    with_parse = lines.withColumn("_parsed", parsed).withColumn("_keys", F.json_object_keys("line"))
     first_char = F.substring(F.ltrim("line"), 1, 1)
+    # JSON needs control characters escaped; tab, CR and LF may only separate tokens.
+    control = F.col("line").rlike("[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]")
+    # Spark's JSON readers stop after the first value and ignore what follows. Wrapping the line
+    # exposes any tail: after the object, `[line]` needs `,` or `]` and `{"_": line}` needs `,` or
+    # `}`, so only whitespace passes both (`, ...` makes the array longer than 1). The variant
+    # parser is strict JSON and refuses duplicate keys at any depth.
+    array_of_one = F.json_array_length(F.concat(F.lit("["), "line", F.lit("]"))) == 1  # null if invalid
+    in_object = F.try_parse_json(F.concat(F.lit('{"_":'), "line", F.lit("}"))).isNotNull()
+    exactly_one = F.coalesce(array_of_one, F.lit(False)) & in_object
+    # A duplicate is named from the sorted keys (neighbours equal), in one linear pass: the
+    # sorted array is the fold's input, evaluated once (an index lambda would sort per element).
+    first_repeat = F.aggregate(
+        F.array_sort("_keys"),
+        F.struct(F.lit(None).cast("string").alias("prev"), F.lit(None).cast("string").alias("dup")),
+        lambda acc, k: F.struct(k.alias("prev"), F.coalesce(acc["dup"], F.when(acc["prev"] == k, k)).alias("dup")),
+        lambda acc: acc["dup"],
+    )
     reason = (
-        F.when(
+        F.when(read_error.isNotNull(), read_error)
+        .when(control, F.lit("control_character: a raw control character (JSON needs them escaped)"))
+        .when(
             (first_char != "{") | F.col("_parsed").isNull() | F.col("_parsed._corrupt").isNotNull(),
             F.lit("malformed_json: not one complete JSON object"),
+        )
+        .when(
+            F.size(F.array_distinct("_keys")) < F.size("_keys"),
+            F.concat(
+                F.lit('duplicate_key: "'),
+                first_repeat,
+                F.lit('" appears more than once (ambiguous record)'),
+            ),
+        )
+        .when(
+            ~exactly_one & F.try_parse_json("line").isNotNull(),
+            F.lit("malformed_json: text after the JSON object"),
+        )
+        .when(
+            ~exactly_one,
+            F.lit("malformed_json: not strict JSON (a nested duplicate key, single quotes, NaN or similar)"),
         )
         .when(F.col("_parsed.record_type").isNull(), F.lit("missing_record_type"))
         .when(
@@ -101,18 +156,6 @@ def classify_lines(lines: DataFrame) -> DataFrame:
     return with_parse.select(
         "path", "line_number", "line", F.col("_parsed.record_type").alias("record_type"), reason.alias("reason")
     )
-
-
-def _uri_to_path(uri):
-    """`file:///a%20b/c+d.jsonl` (what `_metadata.file_path` holds) -> `/a b/c+d.jsonl`.
-
-    The URI is percent-encoded; `url_decode` is form decoding, which would also turn a
-    literal `+` into a space, so `+` is protected first (percent-encoding never emits it).
-    """
-    from pyspark.sql import functions as F
-
-    local = F.regexp_replace(uri, "^file:(//)?", "")
-    return F.url_decode(F.regexp_replace(local, "\\+", "%2B"))
 
 
 def device_session_payload(athlete_id: str, session: DeviceSession) -> str:
@@ -144,11 +187,12 @@ class BronzeInputs:
     """What is new in the landing folder: app-export lines and parsed device files."""
 
     app_files: list[str]
-    lines: DataFrame | None  # (path, line_number, line) of the new app-export files
+    lines: DataFrame | None  # (path, line_number, line, read_error) of the new app-export files
     file_sizes: DataFrame | None  # (path, size_bytes) of the new app-export files
     devices: DataFrame | None  # one row per new device file, DEVICE_ROW_SCHEMA
     run_id: str
     ingested_at: datetime
+    staging: Path | None = None  # the staged lines `lines` reads; removed by load
 
 
 @dataclass(frozen=True)
@@ -159,6 +203,7 @@ class BronzeOutputs:
     landing_files: DataFrame | None
     device_files: DataFrame | None
     classified: DataFrame | None  # cached; released by load
+    staging: Path | None = None  # removed by load, once the writes are done
 
 
 DEVICE_ROW_SCHEMA = (
@@ -167,73 +212,137 @@ DEVICE_ROW_SCHEMA = (
 )
 
 
-def read_new_app_exports(spark: SparkSession, landing: Path, seen: set[str]) -> tuple[list[str], DataFrame | None]:
-    """The app-export files not ingested yet, and their non-empty lines (path, line_number, line)."""
-    from pyspark.sql import functions as F
+STAGED_LINES_SCHEMA = "path string, line_number bigint, line string, read_error string"
+MAX_DEVICE_FILE_BYTES = 64 << 20  # 64 MiB: a day's FIT file is a few MiB; a bigger one is not read
 
-    new_files = sorted(
-        str(p.resolve()) for p in (landing / APP_EXPORT_DIR).glob("*.jsonl") if str(p.resolve()) not in seen
+
+def stage_new_app_exports(landing: Path, seen: set[str], staging: Path) -> list[tuple[str, int | None]]:
+    """Read the app-export files not ingested yet and stage their lines for Spark.
+
+    Returns (path, size_bytes) per new file. Each file's non-blank lines go to one JSON-lines file
+    in `staging` as (path, line_number, line, read_error) rows: Spark then reads only this folder
+    (a name bronze chose, not globbed), never a landing path. A file refused whole (a link out
+    of landing, not a regular file) is one row with line_number 0, its reason and a description,
+    and is never opened. A file that cannot be opened or read now (vanished, permissions) is left
+    for the next run, with a warning.
+    """
+    entries = [e for e in list_landing(landing, APP_EXPORT_DIR, recursive=False, suffix=".jsonl") if e.path not in seen]
+    staging.mkdir(parents=True, exist_ok=True)
+    files: list[tuple[str, int | None]] = []
+    for index, entry in enumerate(entries):
+        staged = staging / f"{index:06d}.jsonl"
+        try:
+            with open(staged, "w", encoding="utf-8") as sink:
+                if entry.refusal:
+                    sink.write(_staged_row(entry.path, 0, _describe(entry), entry.refusal))
+                    files.append((entry.path, None))
+                    continue
+                try:
+                    handle = open_confined(entry, landing)
+                except LandingRefused as exc:
+                    sink.write(_staged_row(entry.path, 0, _describe(entry), str(exc)))
+                    files.append((entry.path, None))
+                    continue
+                with handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    for line in read_lines(handle):
+                        sink.write(_staged_row(entry.path, line.line_number, line.line, line.read_error))
+                files.append((entry.path, size))
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            log.warning("app export %s not read this run (%s); it is tried again next run", entry.path, exc)
+    return files
+
+
+def _staged_row(path: str, line_number: int, line: str, read_error: str | None) -> str:
+    # ensure_ascii: the staged file is plain ASCII, whatever the line holds.
+    record = {"path": path, "line_number": line_number, "line": line, "read_error": read_error}
+    return json.dumps(record, ensure_ascii=True) + "\n"
+
+
+def _describe(entry: LandingEntry) -> str:
+    """What bronze.quarantine keeps of a file it did not read: where it is and where it points."""
+    return json.dumps({"path": entry.path, "link_target": entry.link_target}, ensure_ascii=False)
+
+
+def read_staged_lines(spark: SparkSession, staging: Path) -> DataFrame:
+    """The staged lines as a DataFrame (path, line_number, line, read_error)."""
+    # __globPaths__ = false: the folder is taken literally, whatever the data folder's name
+    # (`[`, `*`, `:` ...); its files have names bronze chose.
+    return (
+        spark.read.schema(STAGED_LINES_SCHEMA)
+        .option("mode", "FAILFAST")
+        .option("__globPaths__", "false")
+        .json(str(staging))
     )
-    if not new_files:
-        return [], None
-    # wholetext keeps one row per file, so line numbers are exact; files are one day each.
-    texts = spark.read.text(new_files, wholetext=True).select(F.col("_metadata.file_path").alias("uri"), "value")
-    lines = (
-        texts.select("uri", F.posexplode(F.split("value", "\n")).alias("index", "line"))
-        .where(F.trim("line") != "")
-        .select(
-            _uri_to_path(F.col("uri")).alias("path"),
-            (F.col("index") + 1).cast("bigint").alias("line_number"),
-            "line",
-        )
-    )
-    return new_files, lines
 
 
 def parse_new_device_files(landing: Path, known: list) -> list[tuple]:
     """Parse device files not seen before (by path, then by content hash) on the driver.
 
     Returns one DEVICE_ROW_SCHEMA tuple per new file: status `ingested` with the session
-    payload, or `quarantined` with the parser's reason and a payload describing the file.
+    payload, or `quarantined` with the reason and a payload describing the file. The athlete is
+    the name of the file's own folder as listed (a link's folder, not its target's). A file
+    refused without being read (a link out of landing) is keyed by the hash of its path, as it
+    has no content bronze may read.
     """
     known_paths = {row.path for row in known}
     # A quarantined file may be fixed (e.g. moved into an athlete folder) and dropped again.
     known_hashes = {row.sha256 for row in known if row.status == "ingested"}
-    devices_root = (landing / DEVICES_DIR).resolve()
-    candidates = sorted(
-        p.resolve() for p in (landing / DEVICES_DIR).rglob("*") if p.is_file() and str(p.resolve()) not in known_paths
-    )
+    devices_root = str(Path(os.path.realpath(landing)) / DEVICES_DIR)
+    entries = [e for e in list_landing(landing, DEVICES_DIR, recursive=True) if e.path not in known_paths]
     rows: list[tuple] = []
     hashes_this_run: set[str] = set()
-    for path in candidates:
-        digest = sha256_of(path)
+    for entry in entries:
+        fmt = Path(entry.path).suffix.lower().lstrip(".")
+        athlete_id = entry.folder if os.path.dirname(entry.path) != devices_root else None
+        try:
+            digest, size, content = _read_device_file(entry, landing)
+        except LandingRefused as exc:
+            digest = hashlib.sha256(f"unread:{entry.path}".encode()).hexdigest()
+            rows.append((digest, entry.path, _format(fmt), athlete_id, "quarantined", str(exc), None, _describe(entry)))
+            continue
+        except OSError as exc:
+            log.warning("device file %s not read this run (%s); it is tried again next run", entry.path, exc)
+            continue
         if digest in known_hashes or digest in hashes_this_run:
-            log.info("device file %s: same content as an ingested file (sha256 %s), skipped", path, digest[:12])
+            log.info("device file %s: same content as an ingested file (sha256 %s), skipped", entry.path, digest[:12])
             continue
         hashes_this_run.add(digest)
-        athlete_id = path.parent.name if path.parent != devices_root else None
-        fmt = path.suffix.lower().lstrip(".")
         error = payload = None
         try:
             if athlete_id is None:
                 raise DeviceFileError(f"{fmt}: no athlete folder: put device files under landing/devices/<athlete_id>/")
-            payload = device_session_payload(athlete_id, parse_device_file(path))
+            if content is None:
+                raise DeviceFileError(f"{fmt}: file too large: {size} bytes, over the limit of {MAX_DEVICE_FILE_BYTES}")
+            payload = device_session_payload(athlete_id, parse_device_bytes(content, entry.path))
         except DeviceFileError as exc:
             error = str(exc)
-            payload = json.dumps({"path": str(path), "sha256": digest})  # what bronze.quarantine keeps
-        rows.append(
-            (
-                digest,
-                str(path),
-                fmt if fmt in SUPPORTED_FORMATS else "unknown",
-                athlete_id,
-                "quarantined" if error else "ingested",
-                error,
-                path.stat().st_size,
-                payload,
-            )
-        )
+            payload = json.dumps({"path": entry.path, "sha256": digest})  # what bronze.quarantine keeps
+        status = "quarantined" if error else "ingested"
+        rows.append((digest, entry.path, _format(fmt), athlete_id, status, error, size, payload))
     return rows
+
+
+def _format(fmt: str) -> str:
+    return fmt if fmt in SUPPORTED_FORMATS else "unknown"
+
+
+def _read_device_file(entry: LandingEntry, landing: Path) -> tuple[str, int, bytes | None]:
+    """(sha256, size, bytes) of a device file, read once; bytes is None over MAX_DEVICE_FILE_BYTES
+    (the hash is still taken, in chunks, so the file is known by its content)."""
+    with open_confined(entry, landing) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size <= MAX_DEVICE_FILE_BYTES:
+            content = handle.read(MAX_DEVICE_FILE_BYTES + 1)
+            if len(content) <= MAX_DEVICE_FILE_BYTES:  # it may have grown since fstat
+                return hashlib.sha256(content).hexdigest(), len(content), content
+            digest = hashlib.sha256(content)
+        else:
+            digest = hashlib.sha256()
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+        return digest.hexdigest(), size, None
 
 
 def app_export_outputs(
@@ -252,7 +361,10 @@ def app_export_outputs(
     )
     rejected = classified.where("reason IS NOT NULL").select(
         F.col("path").alias("source_file"),
-        F.concat(F.lit("line "), F.col("line_number").cast("string")).alias("record_key"),
+        # line 0 stands for the file as a whole (refused without being read)
+        F.when(F.col("line_number") == 0, F.lit("file"))
+        .otherwise(F.concat(F.lit("line "), F.col("line_number").cast("string")))
+        .alias("record_key"),
         F.col("line").alias("payload"),
         "reason",
     )
@@ -310,16 +422,19 @@ class BronzeStep(Step[BronzeInputs, BronzeOutputs, IngestCounts]):
             ensure_table(spark, ctx.names, t) for t in (tables.LANDING_FILES, tables.DEVICE_FILES)
         )
         seen = {row.path for row in spark.table(files_table).select("path").collect()}
-        app_files, lines = read_new_app_exports(spark, landing, seen)
-        sizes = (
-            spark.createDataFrame([(p, Path(p).stat().st_size) for p in app_files], "path string, size_bytes bigint")
-            if app_files
-            else None
-        )
-        known = spark.table(devices_table).select("sha256", "path", "status").collect()
-        device_rows = parse_new_device_files(landing, known)
+        staging = _staging_folder(ctx.settings.data_path)
+        try:
+            app_files = stage_new_app_exports(landing, seen, staging)
+            lines = read_staged_lines(spark, staging) if app_files else None
+            sizes = spark.createDataFrame(app_files, "path string, size_bytes bigint") if app_files else None
+            known = spark.table(devices_table).select("sha256", "path", "status").collect()
+            device_rows = parse_new_device_files(landing, known)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         devices = spark.createDataFrame(device_rows, DEVICE_ROW_SCHEMA) if device_rows else None
-        return BronzeInputs(app_files, lines, sizes, devices, ctx.run_id, wall_clock())
+        paths = [path for path, _ in app_files]
+        return BronzeInputs(paths, lines, sizes, devices, ctx.run_id, wall_clock(), staging)
 
     def transform(self, inputs: BronzeInputs) -> BronzeOutputs:
         raw_parts, rejected_parts, sources = [], [], []
@@ -344,9 +459,19 @@ class BronzeStep(Step[BronzeInputs, BronzeOutputs, IngestCounts]):
             landing_files=landing_manifest,
             device_files=device_manifest,
             classified=classified,
+            staging=inputs.staging,
         )
 
     def load(self, ctx: StepContext, outputs: BronzeOutputs) -> IngestCounts:
+        try:
+            return self._write(ctx, outputs)
+        finally:
+            if outputs.classified is not None:
+                outputs.classified.unpersist()
+            if outputs.staging is not None:
+                shutil.rmtree(outputs.staging, ignore_errors=True)
+
+    def _write(self, ctx: StepContext, outputs: BronzeOutputs) -> IngestCounts:
         from pyspark.sql import functions as F
 
         spark, names = ctx.spark, ctx.names
@@ -370,9 +495,25 @@ class BronzeStep(Step[BronzeInputs, BronzeOutputs, IngestCounts]):
             device = IngestCounts(int(row[0]), int(row[0]), int(row[1]), int(row[0]) - int(row[1]))
             _log_counts("device files", device)
             counts += device
-        if outputs.classified is not None:
-            outputs.classified.unpersist()
         return counts
+
+
+STAGING_DIR = "staging"
+_STALE_STAGING_S = 24 * 3600
+
+
+def _staging_folder(data_path: Path) -> Path:
+    """A fresh folder for this run's staged lines under <data_dir>/staging/ (inside the data
+    folder, like everything bronze writes); a crashed run's folder is removed after a day."""
+    parent = data_path / STAGING_DIR
+    if parent.is_dir():
+        for old in parent.glob("bronze-*"):
+            try:
+                if time.time() - old.stat().st_mtime > _STALE_STAGING_S:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass
+    return parent / f"bronze-{uuid.uuid4().hex}"
 
 
 def _union(parts: list[DataFrame]) -> DataFrame | None:

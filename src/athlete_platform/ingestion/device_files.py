@@ -46,6 +46,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "detect_format",
     "normalise_sport",
+    "parse_device_bytes",
     "parse_device_file",
     "sha256_of",
 ]
@@ -131,8 +132,17 @@ def parse_device_file(path: Path) -> DeviceSession:
         OSError: the file cannot be read from disk.
     """
     path = Path(path)
-    fmt = detect_format(path)
-    data = path.read_bytes()
+    detect_format(path)  # an unsupported extension is refused before the file is read
+    return parse_device_bytes(path.read_bytes(), path.name)
+
+
+def parse_device_bytes(data: bytes, name: str) -> DeviceSession:
+    """Parse the bytes of a device file called `name` (its extension gives the format).
+
+    For callers that read the file themselves (bronze opens landing files without following
+    links out of the landing folder). Raises `DeviceFileError` as `parse_device_file` does.
+    """
+    fmt = detect_format(Path(name))
     if not data.strip():
         raise DeviceFileError(f"{fmt}: empty file ({len(data)} bytes)")
     digest = hashlib.sha256(data).hexdigest()
