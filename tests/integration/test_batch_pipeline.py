@@ -20,18 +20,9 @@ from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES
 from tests import device_file_factory as devices
 from tests.conftest import generate_sample
+from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def settings(module_lake):
-    return module_lake.settings
-
-
-@pytest.fixture(scope="module")
-def names(module_lake):
-    return module_lake.names
 
 
 BATCH_TABLES = [spec for spec in FEATURE_PIPELINE_TABLES]

@@ -15,22 +15,13 @@ import pytest
 
 from athlete_platform.lakehouse import tables
 from tests import device_file_factory as devices
+from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
 
 RUN_DATE = date(2030, 1, 1)
 MAX_LINE_BYTES = 1 << 20  # the line limit bronze documents (1 MiB)
 QUARANTINE_HEAD_BYTES = 4096  # what bronze.quarantine keeps of a too-long line
-
-
-@pytest.fixture(scope="module")
-def settings(module_lake):
-    return module_lake.settings
-
-
-@pytest.fixture(scope="module")
-def names(module_lake):
-    return module_lake.names
 
 
 def data_folder(settings, tmp_path, name: str):

@@ -14,18 +14,9 @@ from athlete_platform.features.feature_view import FeatureView
 from athlete_platform.features.rolling import FEATURE_COLUMNS
 from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES
+from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def settings(module_lake):
-    return module_lake.settings
-
-
-@pytest.fixture(scope="module")
-def names(module_lake):
-    return module_lake.names
 
 
 PREFIX = "fvtest_"

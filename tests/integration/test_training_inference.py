@@ -27,18 +27,9 @@ from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION
 from athlete_platform.lakehouse.tables import ATHLETE_PREDICTIONS, FEATURE_PIPELINE_TABLES
 from tests import airflow_services as af
 from tests.conftest import free_port, generate_sample
+from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def settings(module_lake):
-    return module_lake.settings
-
-
-@pytest.fixture(scope="module")
-def names(module_lake):
-    return module_lake.names
 
 
 @pytest.fixture(scope="module")

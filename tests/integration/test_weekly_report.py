@@ -25,18 +25,9 @@ from athlete_platform.lakehouse.tables import (
 from athlete_platform.reporting import weekly_report
 from athlete_platform.reporting.weekly_report import WeeklyReportStep
 from athlete_platform.reporting.weekly_summary import SUMMARY_COLUMNS, weekly_summary
+from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def settings(module_lake):
-    return module_lake.settings
-
-
-@pytest.fixture(scope="module")
-def names(module_lake):
-    return module_lake.names
 
 
 PREFIX = "wrtest_"

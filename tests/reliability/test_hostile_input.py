@@ -8,7 +8,6 @@ no non-finite or out-of-range value reaches silver or the feature table.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from datetime import date
 
@@ -18,6 +17,7 @@ from pyspark.sql import functions as F
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES
 from tests.hostile import SECRET, land_hostile
+from tests.own_lake import non_finite_values
 from tests.reliability import ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -107,10 +107,6 @@ def test_silver_keeps_only_valid_records_and_names_the_rule_of_every_other(spark
 
 def test_no_non_finite_or_out_of_range_value_in_silver_or_features(spark, hostile):
     names = hostile["names"]
-    for table in (tables.SESSIONS, tables.ATHLETES, tables.ATHLETE_ROLLING_FEATURES):
-        frame = spark.table(names(table))
-        doubles = [c for c, kind in frame.dtypes if kind == "double"]
-        for row in frame.select(*doubles).collect():
-            assert all(v is None or math.isfinite(v) for v in row), (table.name, row)
+    assert non_finite_values(spark, names) == []
     features = spark.table(names(tables.ATHLETE_ROLLING_FEATURES))
     assert features.agg(F.min("feature_date")).first()[0] == DAY  # no history conjured by a bad date
