@@ -58,8 +58,9 @@ def poison_lines(athlete: dict, victim: dict) -> dict[str, str]:
         athlete["athlete_id"]: json.dumps(athlete | {"hr_rest": "NaN", "updated_at": "2030-01-01T00:00:00Z"}),
     }
     # Not expressible through json.dumps: non-standard number tokens.
-    lines["p-1e400"] = session("p-1e400")[:-1] + ', "duration_s": 1e400}'
-    lines["p-elevation-nan"] = session("p-elevation-nan")[:-1] + ', "elevation_gain_m": NaN}'
+    without = lambda field, key: json.dumps({k: v for k, v in victim.items() if k != field} | {"session_id": key})  # noqa: E731
+    lines["p-1e400"] = without("duration_s", "p-1e400")[:-1] + ', "duration_s": 1e400}'
+    lines["p-elevation-nan"] = without("elevation_gain_m", "p-elevation-nan")[:-1] + ', "elevation_gain_m": NaN}'
     return lines
 
 

@@ -7,12 +7,14 @@ server. Kill points are taken by time (fractions of an uninterrupted run) and ar
 output tables are put back with `RESTORE TABLE … TO VERSION AS OF` (tables the step created
 are dropped), so every point starts from the same state.
 
-`make test` runs one kill point per step (`reliability`); `make reliability` runs the sweep of
-≥ 10 points per step (`reliability_slow`).
+`make test` runs one kill point of silver on the small sample (`reliability`); `make reliability`
+runs the sweeps of ≥ 10 points per step, killed training and overlapping runs on a sample big
+enough to train (`reliability_slow`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from athlete_platform.config import SampleDataSettings
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES, Table
 from tests.conftest import generate_sample
@@ -122,15 +125,31 @@ class Crashes:
         return killed
 
 
-@pytest.fixture(scope="module")
-def lake(spark, module_lake):
-    """A small sample landed, nothing run yet (each step's test runs its predecessors)."""
-    names, settings = module_lake.names, module_lake.settings
+def landed(spark, module_lake, sample: SampleDataSettings | None = None):
+    """The module's tables dropped and a sample landed, nothing run yet (each test runs its predecessors)."""
+    names = module_lake.names
+    settings = module_lake.settings
+    if sample is not None:
+        settings = settings.model_copy(update={"sample_data": sample})
     for table in (*FEATURE_PIPELINE_TABLES, tables.ATHLETE_PREDICTIONS, tables.ATHLETE_WEEKLY_REPORT):
         spark.sql(f"DROP TABLE IF EXISTS {names(table)}")
     shutil.rmtree(settings.landing_path, ignore_errors=True)
+    shutil.rmtree(settings.mlflow_path, ignore_errors=True)
     generate_sample(settings)
-    return module_lake
+    return dataclasses.replace(module_lake, settings=settings)
+
+
+@pytest.fixture(scope="module")
+def small_lake(spark, module_lake):
+    """conf/test.yaml's small sample: for the one kill point `make test` runs."""
+    return landed(spark, module_lake)
+
+
+@pytest.fixture(scope="module")
+def lake(spark, module_lake, small_lake):
+    """A sample with enough races to train (after the small one: the tests using it run last)."""
+    sample = SampleDataSettings(seed=5, n_athletes=16, n_days=240, start_date=date(2024, 1, 1))
+    return landed(spark, module_lake, sample)
 
 
 def kill_points(crashes: Crashes, reference_s: float, reference_commits: int, sweep: bool) -> list[dict]:
@@ -186,9 +205,8 @@ def sweep_step(spark, lake: object, step: str, sweep: bool) -> None:
 TABLE_STEPS = [step for step, outputs in OUTPUTS.items() if outputs]
 
 
-@pytest.mark.parametrize("step", TABLE_STEPS)
-def test_a_killed_step_reruns_to_the_uninterrupted_result(spark, lake, step):
-    sweep_step(spark, lake, step, sweep=False)
+def test_a_killed_silver_run_reruns_to_the_uninterrupted_result(spark, small_lake):
+    sweep_step(spark, small_lake, "silver", sweep=False)
 
 
 @pytest.mark.reliability_slow
@@ -212,9 +230,8 @@ def champion_loads(lake) -> bool | None:
     return model.metadata.get_input_schema() is not None
 
 
-@pytest.mark.parametrize(
-    "points", [pytest.param(1, id="one"), pytest.param(SWEEP_POINTS, marks=pytest.mark.reliability_slow, id="sweep")]
-)
+@pytest.mark.reliability_slow
+@pytest.mark.parametrize("points", [SWEEP_POINTS])
 def test_a_killed_training_never_leaves_a_half_registered_champion(spark, lake, points):
     """Training writes to the MLflow store (SQLite + artifact folder) from its own process: killed
     at any point, the champion alias is either unchanged or names a version that loads whole;
@@ -238,6 +255,7 @@ def test_a_killed_training_never_leaves_a_half_registered_champion(spark, lake, 
         assert champion_loads(lake) is True
 
 
+@pytest.mark.reliability_slow
 @pytest.mark.parametrize("step", ["silver", "features"])
 def test_overlapping_runs_of_a_step_lose_and_duplicate_nothing(spark, lake, step):
     """Two processes start the same step for the same day at once: the concurrency rule lets

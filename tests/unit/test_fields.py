@@ -63,6 +63,7 @@ POISON = {
     "control character in id": ({"session_id": "s\u00011"}, "session_id_format"),
     "huge id": ({"session_id": "s" * 500}, "session_id_too_long"),
     "huge note": ({"notes": "x" * 20_000}, "notes_too_long"),
+    "lone surrogate in a note": ('"notes": "\\ud800"', "notes_invalid_unicode"),
     "two broken fields": ({"avg_hr": "140", "rpe": 4.5}, "avg_hr_type,rpe_type"),
 }
 

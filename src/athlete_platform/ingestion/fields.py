@@ -110,6 +110,10 @@ def _string(value: object, max_chars: int = MAX_ID_CHARS) -> str:
         raise _Broken("type")
     if len(value) > max_chars:
         raise _Broken("too_long")
+    try:  # a JSON escape may name a lone surrogate ("\ud800"): no UTF-8 text can hold it
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Broken("invalid_unicode") from None
     return value
 
 
