@@ -16,6 +16,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.delta import current_version
 from tests.conftest import generate_sample
 
@@ -144,3 +145,57 @@ def test_a_race_change_alone_reaches_the_features(spark, lake, batch):
     lake.run("features", run_date, "race-fix-full", full_refresh=True)
     assert writes_since(spark, features, version) == []
     assert snapshot(spark, features) == incremental
+
+
+def _bump_race(spark, lake, run_date, vdot: float, run_id: str) -> int:
+    """Change one race's VDOT, recompute features; the feature table's new version."""
+    races = lake.names(tables.RACES)
+    race = spark.table(races).orderBy(F.col("race_date").desc(), "session_id").first()
+    spark.sql(f"UPDATE {races} SET vdot = {vdot} WHERE session_id = '{race.session_id}'")
+    lake.run("features", run_date, run_id)
+    return current_version(spark, lake.names(tables.ATHLETE_ROLLING_FEATURES))
+
+
+def _warehouse_bytes(spark, names) -> int:
+    return sum(
+        data_bytes(location(spark, names(t)))[1] for t in tables.ALL_TABLES if spark.catalog.tableExists(names(t))
+    )
+
+
+def test_maintenance_shrinks_storage_and_keeps_the_version_a_prediction_scored(spark, lake, batch):
+    """Item 9: OPTIMIZE + VACUUM (0-hour minimum) free replaced files, but the feature table
+    version an old prediction recorded stays readable by time travel."""
+    names, run_date = lake.names, batch["run_date"]
+    features, races = names(tables.ATHLETE_ROLLING_FEATURES), names(tables.RACES)
+    update = {"min_retention_hours": 0.0, "retention_margin_hours": 0.0}
+    settings = lake.settings.model_copy(update={"maintenance": lake.settings.maintenance.model_copy(update=update)})
+    races_before = current_version(spark, races)
+    _bump_race(spark, lake, run_date, 70.0, "garbage")  # replaced files: garbage
+    referenced = _bump_race(spark, lake, run_date, 71.0, "scored")  # the version a prediction scored
+    expected = snapshot(spark, features, referenced)
+    later = _bump_race(spark, lake, run_date, 72.0, "later")  # tombstones files the prediction still needs
+    assert referenced < later and snapshot(spark, features) != expected
+
+    # An old prediction that scored `referenced`.
+    predictions = ensure_table(spark, names, tables.ATHLETE_PREDICTIONS)
+    spark.sql(
+        f"INSERT INTO {predictions} VALUES ('ath_0001', DATE'{run_date}', 5000.0, 1500.0, 300.0, "
+        f"'{names(tables.TIME_ESTIMATOR)}', '1', {referenced}, 'old-run', TIMESTAMP'2024-01-01 00:00:00')"
+    )
+    before = _warehouse_bytes(spark, names)
+    result = lake.run("maintain", run_date, "maintain", settings=settings)
+    after = _warehouse_bytes(spark, names)
+    print(f"\nwarehouse data files: {before:,} bytes before maintenance, {after:,} after ({result})")
+
+    assert after < before
+    # Unreferenced history is gone (silver.races before the UPDATEs) ...
+    assert result.retention_hours[races] == 0
+    with pytest.raises(Exception, match=r"(?i)file|path|exist"):
+        spark.read.format("delta").option("versionAsOf", races_before).table(races).collect()
+    # ... the scored feature version is not: VACUUM kept it (whole hours back to its commit).
+    assert result.retention_hours[features] >= 1
+    assert snapshot(spark, features, referenced) == expected
+
+    # Maintenance twice in a row: the second finds nothing to compact.
+    again = lake.run("maintain", run_date, "maintain-2", settings=settings)
+    assert again.files_compacted == 0
