@@ -52,6 +52,9 @@ DEFAULT_LOG_RETENTION_DAYS = 30
 # Headroom added when a retention property is raised, so it is not raised again every day.
 RETENTION_HEADROOM_DAYS = 7
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+# VACUUM lists the table folder in this many tasks (Spark's default, 10000, is meant for huge
+# tables: on a small one it is most of VACUUM's time); set to the cluster's parallelism for it.
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,12 @@ class MaintenanceInputs:
 
 @dataclass(frozen=True)
 class TablePlan:
-    """What to do to one table: VACUUM files tombstoned before `horizon_ms`, set `properties`."""
+    """What to do to one table: VACUUM keeping at least `min_hours` and every file tombstoned
+    after `referenced_horizon_ms` (when a version is referenced); set `properties` first."""
 
     name: str
-    horizon_ms: int
+    min_hours: int
+    referenced_horizon_ms: int | None
     oldest_referenced: int | None
     properties: dict[str, str]
 
@@ -111,20 +116,22 @@ def _interval_days(value: str | None, default: float) -> float:
 
 
 def plan_table(state: TableState, now_ms: int, min_retention_hours: float, margin_hours: float) -> TablePlan:
-    """Pure: the VACUUM horizon and the retention properties one table needs."""
-    horizon = now_ms - int(min_retention_hours * HOUR_MS)
+    """Pure: the VACUUM retention and the retention properties one table needs.
+
+    The fixed minimum is kept apart from the referenced horizon: the clock moves on until VACUUM
+    runs, and only the horizon must be counted back from that later moment."""
+    min_hours = math.ceil(min_retention_hours)
     oldest = min(state.referenced, default=None)
+    referenced_horizon = None if oldest is None else state.referenced[oldest] - int(margin_hours * HOUR_MS)
     properties: dict[str, str] = {}
-    if oldest is not None:
-        horizon = min(horizon, state.referenced[oldest] - int(margin_hours * HOUR_MS))
-    needed_days = (now_ms - horizon) / DAY_MS
+    needed_days = max(min_hours * HOUR_MS, now_ms - (referenced_horizon or now_ms)) / DAY_MS
     if oldest is not None and needed_days > state.deleted_file_retention_days:
         properties["delta.deletedFileRetentionDuration"] = (
             f"interval {math.ceil(needed_days) + RETENTION_HEADROOM_DAYS} days"
         )
     if oldest is not None and needed_days > state.log_retention_days:
         properties["delta.logRetentionDuration"] = f"interval {math.ceil(needed_days) + RETENTION_HEADROOM_DAYS} days"
-    return TablePlan(state.name, horizon, oldest, properties)
+    return TablePlan(state.name, min_hours, referenced_horizon, oldest, properties)
 
 
 def maintenance_plan(inputs: MaintenanceInputs) -> list[TablePlan]:
@@ -169,18 +176,20 @@ def _optimize(spark: SparkSession, table: str) -> int:
     return int(metrics["numFilesRemoved"]) if metrics is not None else 0
 
 
-def retain_hours(now_ms: int, horizon_ms: int) -> int:
-    """Whole hours back from `now_ms` to at least `horizon_ms`: Delta rounds a RETAIN to the
-    nearest hour (0.4 h would become 0 and vacuum the version), so round up ourselves."""
-    return max(0, math.ceil((now_ms - horizon_ms) / HOUR_MS))
+def retain_hours(now_ms: int, plan: TablePlan) -> int:
+    """Whole hours VACUUM keeps: the minimum, or back from `now_ms` to the referenced horizon.
+    Delta rounds a RETAIN to the nearest hour (0.4 h would become 0 and take the version's
+    files), so the horizon is rounded up here."""
+    if plan.referenced_horizon_ms is None:
+        return plan.min_hours
+    return max(plan.min_hours, math.ceil((now_ms - plan.referenced_horizon_ms) / HOUR_MS))
 
 
-def _vacuum(spark: SparkSession, table: str, horizon_ms: int) -> int:
-    """VACUUM files tombstoned before `horizon_ms` (or earlier: whole hours); the hours are
-    computed at the last moment (VACUUM counts back from its own clock, a little later; the
-    margin covers that)."""
-    hours = retain_hours(int(time.time() * 1000), horizon_ms)
-    spark.sql(f"VACUUM {table} RETAIN {hours} HOURS")
+def _vacuum(spark: SparkSession, plan: TablePlan) -> int:
+    """VACUUM with the plan's retention, computed at the last moment (VACUUM counts back from its
+    own clock, a little later; the margin covers that)."""
+    hours = retain_hours(int(time.time() * 1000), plan)
+    spark.sql(f"VACUUM {plan.name} RETAIN {hours} HOURS")
     return hours
 
 
@@ -222,15 +231,16 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
     def load(self, ctx: StepContext, outputs: list[TablePlan]) -> MaintenanceResult:
         spark = ctx.spark
         compacted, retention = 0, {}
-        previous_check = spark.conf.get(RETENTION_CHECK, "true")
+        saved = {key: spark.conf.get(key, None) for key in (RETENTION_CHECK, LISTING_PARALLELISM)}
         spark.conf.set(RETENTION_CHECK, "false")
+        spark.conf.set(LISTING_PARALLELISM, str(max(1, spark.sparkContext.defaultParallelism)))
         try:
             for plan in outputs:
                 if plan.properties:  # before VACUUM: the tombstones it must keep stay in the state
                     assignments = ", ".join(f"'{k}' = '{v}'" for k, v in plan.properties.items())
                     spark.sql(f"ALTER TABLE {plan.name} SET TBLPROPERTIES ({assignments})")
                 compacted += _optimize(spark, plan.name)
-                retention[plan.name] = _vacuum(spark, plan.name, plan.horizon_ms)
+                retention[plan.name] = _vacuum(spark, plan)
                 log.info(
                     "%s: VACUUM retention %d h%s",
                     plan.name,
@@ -238,5 +248,9 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
                     f" (keeps v{plan.oldest_referenced} and later)" if plan.oldest_referenced is not None else "",
                 )
         finally:
-            spark.conf.set(RETENTION_CHECK, previous_check)
+            for key, value in saved.items():
+                if value is None:
+                    spark.conf.unset(key)
+                else:
+                    spark.conf.set(key, value)
         return MaintenanceResult(len(outputs), compacted, retention)
