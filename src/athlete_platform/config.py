@@ -125,6 +125,19 @@ class MlflowSettings(_Strict):
     experiment: str = Field("time_estimator", min_length=1)
 
 
+class MaintenanceSettings(_Strict):
+    """OPTIMIZE + VACUUM of every platform table (the `maintain` step).
+
+    VACUUM keeps the files of the last `min_retention_hours` (Delta's default is 168, a week)
+    and, further back, of every table version still referenced: the feature table versions
+    predictions record, and the silver versions the feature pipeline has not consumed yet.
+    """
+
+    min_retention_hours: float = Field(168.0, ge=0)
+    # Slack for clocks and for a commit prepared before the referenced version landed.
+    retention_margin_hours: float = Field(1.0, ge=0)
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -135,6 +148,7 @@ class Settings(_Strict):
     runs: RunsSettings = RunsSettings()
     sample_data: SampleDataSettings = SampleDataSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.

@@ -104,6 +104,12 @@ STEPS: tuple[StepSpec, ...] = (
         "gold.athlete_weekly_report + HTML report per athlete",
         "athlete_platform.reporting.weekly_report:WeeklyReportStep",
     ),
+    StepSpec(
+        "maintain",
+        "table_maintenance",
+        "OPTIMIZE + VACUUM every table, keeping the versions predictions and features still reference",
+        "athlete_platform.lakehouse.maintenance:MaintenanceStep",
+    ),
 )
 BY_NAME: dict[str, StepSpec] = {spec.name: spec for spec in STEPS}
 BY_JOB: dict[str, StepSpec] = {spec.job: spec for spec in STEPS}

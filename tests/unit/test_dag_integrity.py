@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"athlete_feature_pipeline", "athlete_training_pipeline", "athlete_batch_inference"}
+EXPECTED = {
+    "athlete_feature_pipeline",
+    "athlete_training_pipeline",
+    "athlete_batch_inference",
+    "athlete_table_maintenance",
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +101,25 @@ def test_last_week_end_in_a_span(start, end, expected):
     from athlete_platform.orchestration import last_week_end
 
     assert last_week_end(start, end) == expected
+
+
+def test_maintenance_runs_daily_after_the_other_dags(dagbag):
+    """The maintenance DAG runs the registered step once a day, hours after the feature DAG's run."""
+    from datetime import datetime
+
+    maintenance = dagbag.dags["athlete_table_maintenance"]
+    job = maintenance.get_task("table_maintenance")
+    assert job.application.endswith("jobs/table_maintenance.py")
+    assert "{{ ds }}" in job.application_args
+    day = datetime(2024, 6, 1, tzinfo=maintenance.timezone)
+    features = dagbag.dags["athlete_feature_pipeline"].timetable.next_dagrun_info(
+        last_automated_data_interval=None, restriction=_after(day)
+    )
+    maintained = maintenance.timetable.next_dagrun_info(last_automated_data_interval=None, restriction=_after(day))
+    assert maintained.run_after - features.run_after == timedelta(hours=3)
+
+
+def _after(moment):
+    from airflow.timetables.base import TimeRestriction
+
+    return TimeRestriction(earliest=moment, latest=None, catchup=True)

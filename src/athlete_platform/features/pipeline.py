@@ -2,9 +2,14 @@
 
 Incremental by design. For each athlete the run computes only days `start..run_date`:
   start = the day after the athlete's last feature row, or earlier when silver changed
-          (late or corrected sessions found through silver's Change Data Feed since the
-          versions this table was last computed from), or the first session day when the
-          athlete is new or its history changed before the first session.
+          (late or corrected sessions or races found through the Change Data Feed of
+          silver.sessions and silver.races since the versions this table was last computed
+          from), or the first session day when the athlete is new or its history changed
+          before the first session.
+Both upstream tables are tracked, each by its own Delta version in this table's properties
+(`athlete_platform.source.<table>_version`): a silver run killed between its sessions and
+races commits, or a race corrected on its own, still reaches the features (issue 10, item 6).
+A table with either version missing is not trusted and is recomputed in full once.
 The carried state (ATL, CTL, the two ACWR EWMAs, the last 27 daily loads) is read back
 from the feature rows of the 27 days before `start`, so no history is rescanned; the result
 equals a full recompute (tested). `--full-refresh` recomputes every athlete from scratch.
@@ -38,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOURCE_VERSION_PROPERTY = "athlete_platform.source.sessions_version"
+SOURCE_VERSION_PROPERTY = tables.FEATURE_SOURCE_VERSION_PROPERTIES[tables.SESSIONS]
+RACES_VERSION_PROPERTY = tables.FEATURE_SOURCE_VERSION_PROPERTIES[tables.RACES]
 LOOKBACK_DAYS = 89  # vdot_best_90d looks back d-89..d; the 28-day windows fit inside
 STATE_DAYS = 27  # prior feature rows needed to resume (the 28-day windows)
 
@@ -51,6 +57,7 @@ class FeatureCounts:
     rows_written: int
     full_refresh: bool
     sessions_version: int
+    races_version: int
 
 
 def _ddl(columns: list[tuple[str, str]]) -> str:
@@ -175,8 +182,10 @@ def compute_features(tagged: DataFrame) -> DataFrame:
     return tagged.groupBy("athlete_id").applyInPandas(compute_athlete, _ddl(_output_columns()))
 
 
-def changed_athletes_since(spark: SparkSession, sessions_table: str, since_version: int, to_version: int) -> DataFrame:
-    """Per athlete, the earliest session day touched by silver changes in (since, to]."""
+def changed_athletes_since(
+    spark: SparkSession, table: str, since_version: int, to_version: int, day_column: str = "session_date"
+) -> DataFrame:
+    """Per athlete, the earliest `day_column` touched by changes of `table` in (since, to]."""
     from pyspark.sql import functions as F
 
     changes = (
@@ -184,35 +193,65 @@ def changed_athletes_since(spark: SparkSession, sessions_table: str, since_versi
         .option("readChangeFeed", "true")
         .option("startingVersion", since_version + 1)
         .option("endingVersion", to_version)
-        .table(sessions_table)
+        .table(table)
     )
-    return changes.groupBy("athlete_id").agg(F.min("session_date").alias("dirty_from"))
+    return changes.groupBy("athlete_id").agg(F.min(day_column).alias("dirty_from"))
 
 
-def drop_stale_rows(spark: SparkSession, features_table: str, sessions: DataFrame, run_date: date) -> None:
-    """Delete feature rows up to `run_date` that silver no longer supports: rows of an athlete
-    with no session left, and rows before an athlete's (now later) first session day."""
+def earliest_dirty_day(parts: list[DataFrame]) -> DataFrame | None:
+    """Pure transform: per athlete the earliest `dirty_from` over several upstream change sets."""
+    from pyspark.sql import functions as F
+
+    if not parts:
+        return None
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    return union.groupBy("athlete_id").agg(F.min("dirty_from").alias("dirty_from"))
+
+
+def stale_rows(features: DataFrame, sessions: DataFrame, run_date: date) -> DataFrame:
+    """Pure transform: keys of feature rows up to `run_date` that silver no longer supports: rows
+    of an athlete with no session left, and rows before an athlete's (now later) first session day."""
     from pyspark.sql import functions as F
 
     first = sessions.groupBy("athlete_id").agg(F.min("session_date").alias("first_session_date"))
-    first.createOrReplaceTempView("_ap_first_sessions")
-    spark.sql(
-        f"MERGE INTO {features_table} t USING _ap_first_sessions s ON t.athlete_id = s.athlete_id "
-        "WHEN MATCHED AND t.feature_date < s.first_session_date THEN DELETE "
-        f"WHEN NOT MATCHED BY SOURCE AND t.feature_date <= DATE'{run_date}' THEN DELETE"
+    return (
+        features.where(F.col("feature_date") <= F.lit(run_date))
+        .join(first, "athlete_id", "left")
+        .where(F.col("first_session_date").isNull() | (F.col("feature_date") < F.col("first_session_date")))
+        .select("athlete_id", "feature_date")
     )
-    spark.catalog.dropTempView("_ap_first_sessions")
+
+
+def drop_stale_rows(spark: SparkSession, features_table: str, sessions: DataFrame, run_date: date) -> int:
+    """Delete the `stale_rows`; returns how many. Only their files are rewritten, and with none
+    nothing is committed (a `WHEN NOT MATCHED BY SOURCE` MERGE would rewrite every file)."""
+    stale = stale_rows(spark.table(features_table), sessions, run_date).cache()
+    try:
+        count = stale.count()
+        if count:
+            stale.createOrReplaceTempView("_ap_stale_feature_rows")
+            spark.sql(
+                f"MERGE INTO {features_table} t USING _ap_stale_feature_rows s "
+                "ON t.athlete_id = s.athlete_id AND t.feature_date = s.feature_date WHEN MATCHED THEN DELETE"
+            )
+            spark.catalog.dropTempView("_ap_stale_feature_rows")
+    finally:
+        stale.unpersist()
+    return count
 
 
 @dataclass(frozen=True)
 class FeatureInputs:
     sessions: DataFrame  # silver.sessions at `sessions_version`, up to the run date
-    races: DataFrame
+    races: DataFrame  # silver.races at `races_version`, up to the run date
     features: DataFrame | None  # stored rows up to the run date (None: full refresh)
     dirty_from: DataFrame | None  # per athlete, the earliest day silver changed since last time
     run_date: date
     sessions_version: int
-    recorded_version: str | None
+    races_version: int
+    recorded_versions: dict[str, str | None]  # property -> version recorded by the last run
     full_refresh: bool
     covers_all: bool  # no stored row after the run date (not a backfill of an earlier day)
 
@@ -245,26 +284,51 @@ class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
                 f"{sessions_table} does not exist yet: run the silver job first (`athlete-platform silver`)."
             )
         features_table = ensure_table(spark, ctx.names, tables.ATHLETE_ROLLING_FEATURES)
-        version = current_version(spark, sessions_table)
-        recorded = table_properties(spark, features_table).get(SOURCE_VERSION_PROPERTY)
-        # Without a recorded source version the stored rows cannot be trusted to be current.
-        full_refresh = bool(params.get("full_refresh")) or recorded is None
-        sessions = (
-            spark.read.format("delta")
-            .option("versionAsOf", version)
-            .table(sessions_table)
-            .where(F.col("session_date") <= F.lit(run_date))
-        )
-        races = spark.table(ctx.names(tables.RACES)).where(F.col("race_date") <= F.lit(run_date))
+        races_table = ctx.names(tables.RACES)
+        if not spark.catalog.tableExists(races_table):
+            raise SetupError(f"{races_table} does not exist yet: run the silver job first (`athlete-platform silver`).")
+        # Every upstream table is read at a pinned version and tracked by its own property.
+        upstream = {  # property -> (table, day column, version read now)
+            SOURCE_VERSION_PROPERTY: (sessions_table, "session_date", current_version(spark, sessions_table)),
+            RACES_VERSION_PROPERTY: (races_table, "race_date", current_version(spark, races_table)),
+        }
+        properties = table_properties(spark, features_table)
+        recorded = {prop: properties.get(prop) for prop in upstream}
+        # Without a recorded version of every source the stored rows cannot be trusted to be current.
+        full_refresh = bool(params.get("full_refresh")) or None in recorded.values()
+
+        def pinned(prop: str) -> DataFrame:
+            table, day_column, version = upstream[prop]
+            frame = spark.read.format("delta").option("versionAsOf", version).table(table)
+            return frame.where(F.col(day_column) <= F.lit(run_date))
+
+        sessions, races = pinned(SOURCE_VERSION_PROPERTY), pinned(RACES_VERSION_PROPERTY)
         features = None if full_refresh else spark.table(features_table).where(F.col("feature_date") <= F.lit(run_date))
         dirty = None
-        if not full_refresh and int(recorded) < version:
-            dirty = changed_athletes_since(spark, sessions_table, int(recorded), version)
+        if not full_refresh:
+            dirty = earliest_dirty_day(
+                [
+                    changed_athletes_since(spark, table, int(recorded[prop]), version, day_column)
+                    for prop, (table, day_column, version) in upstream.items()
+                    if int(recorded[prop]) < version
+                ]
+            )
         # Rows after run_date (a backfill for an earlier day) are not recomputed by this run, so
         # the source version must then stay where it was: the next later run still sees the changes.
         stored_until = spark.table(features_table).agg(F.max("feature_date")).first()[0]
         covers_all = stored_until is None or stored_until <= run_date
-        return FeatureInputs(sessions, races, features, dirty, run_date, version, recorded, full_refresh, covers_all)
+        return FeatureInputs(
+            sessions,
+            races,
+            features,
+            dirty,
+            run_date,
+            upstream[SOURCE_VERSION_PROPERTY][2],
+            upstream[RACES_VERSION_PROPERTY][2],
+            recorded,
+            full_refresh,
+            covers_all,
+        )
 
     def transform(self, inputs: FeatureInputs) -> FeatureOutputs:
         plan, features = feature_transform(
@@ -290,15 +354,18 @@ class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
         if inputs.full_refresh or inputs.dirty_from is not None:
             # Silver changed (or no trusted state): an athlete may have lost its first sessions, or all.
             drop_stale_rows(spark, features_table, inputs.sessions, inputs.run_date)
-        version = inputs.sessions_version
-        if inputs.recorded_version != str(version) and inputs.covers_all:
-            spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ('{SOURCE_VERSION_PROPERTY}' = '{version}')")
+        read = {SOURCE_VERSION_PROPERTY: inputs.sessions_version, RACES_VERSION_PROPERTY: inputs.races_version}
+        moved = {prop: version for prop, version in read.items() if inputs.recorded_versions.get(prop) != str(version)}
+        if moved and inputs.covers_all:  # one metadata-only commit, and none when no source moved
+            assignments = ", ".join(f"'{prop}' = '{version}'" for prop, version in moved.items())
+            spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ({assignments})")
         log.info(
-            "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d)",
+            "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d, silver.races v%d)",
             inputs.run_date,
             athletes,
             rows,
             "full refresh" if inputs.full_refresh else "incremental",
-            version,
+            inputs.sessions_version,
+            inputs.races_version,
         )
-        return FeatureCounts(athletes, rows, inputs.full_refresh, version)
+        return FeatureCounts(athletes, rows, inputs.full_refresh, inputs.sessions_version, inputs.races_version)

@@ -345,3 +345,13 @@ FEATURE_PIPELINE_TABLES = (
     ATHLETE_ROLLING_FEATURES,
 )
 ALL_TABLES = (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT)
+
+# Table versions other tables still depend on, so maintenance never vacuums them away:
+# the feature pipeline records, in its table's properties, the version of each upstream table it
+# last computed from (it reads their Change Data Feed from there on) ...
+FEATURE_SOURCE_VERSION_PROPERTIES: dict[Table, str] = {
+    SESSIONS: "athlete_platform.source.sessions_version",
+    RACES: "athlete_platform.source.races_version",
+}
+# ... and each prediction row records the feature table version it scored (reproducible by time travel).
+PREDICTION_FEATURE_VERSION_COLUMN = "feature_table_version"
