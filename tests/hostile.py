@@ -113,7 +113,7 @@ class HostileLanding:
 
 def _session(valid: dict, key: str, *bad: tuple[str, str]) -> str:
     """A valid session record keyed `key`, with each (field, raw JSON value) of `bad` spliced in."""
-    record = dict(valid, session_id=key)
+    record = dict(valid, session_id=key, hostile_key=key)  # an extra field silver ignores: finds the record anywhere
     for field_name, _ in bad:
         record.pop(field_name, None)
     text = json.dumps(record, ensure_ascii=False)
