@@ -51,8 +51,10 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rel_tol: float) -> list[s
         a, b = before[column], after[column]
         if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
             x, y = a.to_numpy(float), b.to_numpy(float)
-            same = np.isclose(x, y, rtol=rel_tol, atol=0.0, equal_nan=True) if rel_tol else (x == y) | (
-                np.isnan(x) & np.isnan(y)
+            same = (
+                np.isclose(x, y, rtol=rel_tol, atol=0.0, equal_nan=True)
+                if rel_tol
+                else (x == y) | (np.isnan(x) & np.isnan(y))
             )
             if not same.all():
                 worst = np.nanmax(np.abs(x - y) / np.maximum(np.abs(x), 1e-300))
