@@ -7,8 +7,9 @@ server. Kill points are taken by time (fractions of an uninterrupted run) and ar
 output tables are put back with `RESTORE TABLE … TO VERSION AS OF` (tables the step created
 are dropped), so every point starts from the same state.
 
-`make test` runs one kill point of silver on the small sample (`reliability`); `make reliability`
-runs the sweeps of ≥ 10 points per step, killed training and overlapping runs on a sample big
+Everything here is `reliability_slow` (only `make reliability`: `make test` keeps the catalog
+server killed mid-job of `tests/integration/test_overlap.py`): one kill point of silver on the
+small sample, then the sweeps of ≥ 10 points per step, killed training and overlapping runs on a sample big
 enough to train (`reliability_slow`).
 """
 
@@ -205,6 +206,7 @@ def sweep_step(spark, lake: object, step: str, sweep: bool) -> None:
 TABLE_STEPS = [step for step, outputs in OUTPUTS.items() if outputs]
 
 
+@pytest.mark.reliability_slow
 def test_a_killed_silver_run_reruns_to_the_uninterrupted_result(spark, small_lake):
     sweep_step(spark, small_lake, "silver", sweep=False)
 
