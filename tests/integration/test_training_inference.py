@@ -418,9 +418,6 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(
     af.dags_test(airflow_home, INFERENCE_DAG, last)
     assert table_rows(spark, predictions) == scored
     assert_no_row_changes_since(spark, predictions, predictions_before)
-    if feature_differences:
-        # Seen after the step refactor (2026-12-01): one athlete's feature row on an earlier day
-        # differs between the backfill and the daily runs, while every bronze and silver row is
-        # equal. Not explained yet; reported as an expected failure so every check above still
-        # runs, until the cause is found (see the issue note).
-        pytest.xfail(f"{watched[-1]}: the backfill differs from daily runs in {feature_differences[:3]}")
+    # Checked last, so every check above runs. (One row used to differ here while bronze and
+    # silver were equal: features followed only silver.sessions, not silver.races.)
+    assert not feature_differences, f"{watched[-1]}: the backfill differs from daily runs in {feature_differences[:3]}"
