@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from athlete_platform import steps
 from athlete_platform.config import Settings, load_settings
-from athlete_platform.errors import PlatformError
+from athlete_platform.errors import ConfigError, PlatformError
 
 
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,6 +147,29 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ingest_events(args: argparse.Namespace, settings: Settings) -> int:
+    """JSON lines (one session event per line) -> bronze.session_events, no Spark."""
+    from athlete_platform.ingestion.events import events_location, ingest_event_file
+
+    events, commits, seconds = ingest_event_file(settings, args.file, args.batch_size)
+    print(
+        f"{events} events appended to bronze.session_events in {commits} commits ({seconds:.2f} s) at "
+        f"{events_location(settings)}"
+    )
+    return 0
+
+
+def _stream(args: argparse.Namespace, settings: Settings) -> int:
+    """The streaming features job (foreground): bronze.session_events -> online store intraday fields."""
+    from athlete_platform.online.streaming import run_stream
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.trigger_s <= 0:
+        raise ConfigError(f"--trigger-s must be a positive number of seconds, not {args.trigger_s}.")
+    run_stream(settings, master=args.master, trigger_s=args.trigger_s, available_now=args.available_now)
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -217,6 +240,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-date", help="run date YYYY-MM-DD (default: the last sample-data day)")
     run.add_argument("--no-generate", action="store_true", help="use the landing folder as it is")
     run.set_defaults(handler=_run)
+
+    events = sub.add_parser(
+        "ingest-events", help="append session events (JSON lines, one per line) to bronze.session_events (no Spark)"
+    )
+    events.add_argument("file", help="a JSON-lines file, or - for standard input")
+    events.add_argument("--batch-size", type=int, default=1000, help="events per Delta commit (default 1000)")
+    events.set_defaults(handler=_ingest_events)
+
+    stream = sub.add_parser(
+        "stream",
+        help="streaming features: bronze.session_events -> validate -> intraday features -> online store "
+        "(job: jobs/streaming_features.py)",
+    )
+    stream.add_argument("--trigger-s", type=float, default=1.0, help="processing-time trigger, seconds (default 1)")
+    stream.add_argument(
+        "--available-now",
+        "--once",
+        dest="available_now",
+        action="store_true",
+        help="process every event posted so far, then stop",
+    )
+    stream.set_defaults(handler=_stream)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")

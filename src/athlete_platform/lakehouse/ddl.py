@@ -8,6 +8,7 @@ registry no longer has) is an error naming the column, never silently ignored.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from athlete_platform.errors import PlatformError
@@ -79,3 +80,40 @@ def _evolve(spark: SparkSession, name: str, table: Table) -> None:
 
 def _ddl_columns(columns) -> str:
     return ", ".join(f"{c.name} {c.type} COMMENT '{sql_escape(c.comment)}'" for c in columns)
+
+
+def register_external(spark: SparkSession, names: TableNames, table: Table, location: Path) -> str:
+    """Register the Delta table at `location` (created by the Delta Python writer when missing)
+    under its three-level name, idempotently; returns the name.
+
+    For tables written without Spark (`lakehouse.delta_rs`): the location is the project's, the
+    catalog only learns it (`CREATE TABLE ... USING DELTA LOCATION`, schema and comments from
+    the Delta log). A name already registered elsewhere, or a schema that differs from the
+    registry, stops with what to do.
+    """
+    from athlete_platform.lakehouse.delta_rs import create_if_missing
+
+    name = names(table)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(table.schema)} COMMENT '{sql_escape(SCHEMAS[table.schema])}'")
+    create_if_missing(location, table)
+    if not spark.catalog.tableExists(name):
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {name} USING DELTA COMMENT '{sql_escape(table.comment)}' "
+            f"LOCATION '{sql_escape(location.as_uri())}'"
+        )
+    registered = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+    if Path(registered.removeprefix("file:")).resolve() != location.resolve():
+        raise SchemaMismatchError(
+            f"{name} is registered at {registered}, but this project writes it at {location} (from data_dir and "
+            f"catalog.schema_prefix). Drop the old registration (DROP TABLE {name}) or point data_dir at the lakehouse "
+            "that owns it, then run again."
+        )
+    existing = {f.name: f.dataType.simpleString() for f in spark.table(name).schema.fields}
+    missing, problems = schema_changes(existing, table)
+    if missing or problems:
+        problems += [f"column {c} is in the registry but not in the table" for c in missing]
+        raise SchemaMismatchError(
+            f"{name} at {location} does not match its definition in athlete_platform.lakehouse.tables: "
+            f"{'; '.join(problems)}. Migrate the table or fix the registry entry, then run again."
+        )
+    return name

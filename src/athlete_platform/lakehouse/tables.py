@@ -162,13 +162,30 @@ QUARANTINE = Table(
     comment="Every rejected record or file, with the reason; nothing bad is dropped silently.",
     columns=(
         _c("quarantine_id", "STRING", "Stable key: hash of source, payload and reason"),
-        _c("source", "STRING", "Stage that rejected it: landing, device_file or silver"),
+        _c("source", "STRING", "Stage that rejected it: landing, device_file, silver or stream (session events)"),
         _c("source_file", "STRING", "File the record came from"),
         _c("record_key", "STRING", "session_id / athlete_id / sha256 when known"),
         _c("payload", "STRING", "The rejected record or a file description"),
         _c("reason", "STRING", "Rule or parser message that rejected it"),
         _c("rejected_at", "TIMESTAMP", "When it was rejected (UTC)"),
         *_LINEAGE,
+    ),
+)
+
+SESSION_EVENTS = Table(
+    "bronze",
+    "session_events",
+    keys=("event_id",),
+    comment="Sessions posted by the app as events, appended in small batches by the Delta Python writer "
+    "(ingestion.events, no Spark); the source of the streaming features job. Payload kept as received.",
+    columns=(
+        _c("event_id", "STRING", "Event key, stamped by the writer (uuid4 hex)"),
+        _c("session_id", "STRING", "session_id of the payload when it is a JSON object with a string one, else null"),
+        _c("athlete_id", "STRING", "athlete_id of the payload when it is a JSON object with a string one, else null"),
+        _c("payload", "STRING", "The event as received: a JSON session record, or the raw line when malformed"),
+        _c("payload_truncated", "BOOLEAN", "True when the payload exceeded the size limit and was cut"),
+        _c("source", "STRING", "Who posted it: api, or cli:<file name>"),
+        _c("_received_at", "TIMESTAMP", "When the writer accepted the event (UTC)"),
     ),
 )
 
@@ -344,7 +361,7 @@ FEATURE_PIPELINE_TABLES = (
     RACES,
     ATHLETE_ROLLING_FEATURES,
 )
-ALL_TABLES = (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT)
+ALL_TABLES = (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT, SESSION_EVENTS)
 
 # Table versions other tables still depend on, so maintenance never vacuums them away:
 # the feature pipeline records, in its table's properties, the version of each upstream table it
