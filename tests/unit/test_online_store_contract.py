@@ -1,5 +1,6 @@
 """The online store contract (online/store.py), run against both backends: a real SQLite file and a
-real redis-server started through the project's lifecycle code on a free port in a temp folder.
+real redis-server started through the project's lifecycle code on a free port in a temp folder
+(the `redis_server` fixture of tests/conftest.py).
 
 No Spark here: the store holds plain JSON-able rows. Each test gets a store of its own (a new
 SQLite file, or a new key namespace on the one redis-server of the session).
@@ -12,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +26,6 @@ from athlete_platform.online.store import OnlineStoreUnavailable
 from tests.conftest import HOME, free_port
 
 BACKENDS = ["sqlite", "redis"]
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer("127.0.0.1", free_port(), tmp_path_factory.mktemp("online") / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def new_store(backend: str, tmp_path: Path, redis_server: RedisServer, namespace: str | None = None):
