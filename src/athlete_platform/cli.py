@@ -52,7 +52,7 @@ def _online_store(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 0
         print(
-            f"online_store.backend is '{settings.online_store.backend}': there is no server to {args.action} "
+            f"online_store.backend is '{settings.online_store.backend}': there is no server to {'start' if args.action == 'up' else 'stop'} "
             f"(the store is the file {settings.online_store_path}). Set online_store.backend: redis to use redis."
         )
         return 0
