@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,12 @@ sys.path.insert(0, str(HOME))
 from bench.measure import machine_line  # noqa: E402
 
 BACKENDS = ("sqlite", "redis")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def settings_for(backend: str):
@@ -208,7 +215,6 @@ def main() -> None:
 
     from athlete_platform.lakehouse.catalog_server import CatalogServer
     from athlete_platform.online.redis_server import RedisServer
-    from tests.conftest import free_port
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-stream-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -243,8 +249,6 @@ def main() -> None:
             f"{(work / 'batch-done').read_text()} s",
             flush=True,
         )
-        from pyspark.sql import SparkSession  # noqa: F401  (only to fail early when pyspark is missing)
-
         athletes = sorted(open_athletes(settings))
         results = []
         for backend in backends:
@@ -261,7 +265,9 @@ def main() -> None:
             redis.stop()
         catalog.stop()
     print()
-    print(f"{args.events} events per backend at {args.rate:g}/s, trigger {args.trigger_s:g} s, poll {args.poll_ms:g} ms")
+    print(
+        f"{args.events} events per backend at {args.rate:g}/s, trigger {args.trigger_s:g} s, poll {args.poll_ms:g} ms"
+    )
     print(f"{'backend':<8} {'counted':>8} {'lost':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'events/s':>9} "
           f"{'post p50 ms':>12} {'post p95 ms':>12}")  # fmt: skip
     for r in results:
@@ -270,7 +276,9 @@ def main() -> None:
             f"{r['max_s']:>7.2f} {r['events_per_s']:>9.2f} {r['post_p50_ms']:>12.1f} {r['post_p95_ms']:>12.1f}"
         )
     verdict = all(r["p95_s"] is not None and r["p95_s"] <= 5.0 and r["lost"] == 0 for r in results)
-    print(f"goal p95 <= 5 s, nothing lost: {'met' if verdict else 'NOT met'}; total {time.perf_counter() - started:.0f} s")
+    print(
+        f"goal p95 <= 5 s, nothing lost: {'met' if verdict else 'NOT met'}; total {time.perf_counter() - started:.0f} s"
+    )
     print(machine_line())
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)

@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from athlete_platform.errors import ConcurrencyError, SetupError
+from athlete_platform.errors import ConcurrencyError, PlatformError, SetupError
 from athlete_platform.ingestion.fields import SESSION_FIELDS, read_records, spark_schema
 from athlete_platform.ingestion.quarantine import quarantine_rows
 from athlete_platform.ingestion.silver import session_rule_failures, typed_sessions
@@ -66,6 +66,16 @@ PASSTHROUGH_DDL = (
 _ISO_UTC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 #: How often the running job re-projects rows a newer batch row made stale (the reset rule).
 SWEEP_EVERY_S = 60.0
+
+
+class StreamFailed(PlatformError):
+    """The streaming query stopped on an error (a store down, a table dropped); restart resumes."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "desc", None) or str(exc)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]
 
 
 def checkpoint_path(settings: Settings) -> Path:
@@ -380,8 +390,12 @@ def run_stream(
             except KeyboardInterrupt:
                 say("stopping ...")
                 query.stop()
-            if query.exception() is not None:
-                raise query.exception()
+            failure = query.exception()
+            if failure is not None:
+                raise StreamFailed(
+                    f"The streaming query stopped: {_first_line(failure)}. Nothing counted is lost or doubled: fix "
+                    f"the cause (e.g. start the online store) and start the job again; it resumes from {checkpoint}."
+                ) from None
         finally:
             store.close()
     counts = writer.counts
