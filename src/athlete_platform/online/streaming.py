@@ -149,10 +149,18 @@ class IntradayWriter:
     def __init__(self, spark: SparkSession, names: TableNames, store: OnlineStore, query_name: str) -> None:
         self.spark, self.names, self.store, self.query_name = spark, names, store, query_name
         self.counts = BatchCounts()
+        self.failure: Exception | None = None
         # The sweep (main thread) and the batches (Spark's callback thread) both read-modify-write rows.
         self.lock = threading.Lock()
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        try:
+            self.process(batch, batch_id)
+        except Exception as exc:  # kept for the job's one-paragraph message; Spark stops the query
+            self.failure = exc
+            raise
+
+    def process(self, batch: DataFrame, batch_id: int) -> None:
         athletes = self.spark.table(self.names(tables.ATHLETES))
         rows = [row.asDict() for row in checked_events(batch, athletes).collect()]
         rejected = [r for r in rows if r["reason"] is not None]
@@ -392,8 +400,9 @@ def run_stream(
                 query.stop()
             failure = query.exception()
             if failure is not None:
+                cause = _first_line(writer.failure or failure)
                 raise StreamFailed(
-                    f"The streaming query stopped: {_first_line(failure)}. Nothing counted is lost or doubled: fix "
+                    f"The streaming query stopped: {cause}. Nothing counted is lost or doubled: fix "
                     f"the cause (e.g. start the online store) and start the job again; it resumes from {checkpoint}."
                 ) from None
         finally:
