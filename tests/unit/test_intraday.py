@@ -234,3 +234,54 @@ def test_checked_events_apply_silvers_rules(local_spark):
     assert by_position[1]["reason"].startswith("record_unparseable,")  # then every rule an empty record breaks
     assert by_position[2]["reason"] == "athlete_known"
     assert "duration_positive" in by_position[3]["reason"]
+
+
+# --- the writer on a real Delta table (delta-rs only: no Spark) ---------------------------------
+
+
+@pytest.fixture()
+def event_settings(tmp_path):
+    from athlete_platform.config import load_settings
+
+    return load_settings(environ={"ATHLETE_DATA_DIR": str(tmp_path), "ATHLETE_CATALOG__SCHEMA_PREFIX": "unit_"})
+
+
+def read_events(settings):
+    from deltalake import DeltaTable
+
+    from athlete_platform.ingestion.events import events_location
+
+    rows = DeltaTable(str(events_location(settings))).to_pyarrow_table().to_pylist()
+    return sorted(rows, key=lambda r: r["event_id"])  # ids sort by arrival
+
+
+def test_ingest_events_appends_every_line_malformed_ones_too(event_settings, tmp_path):
+    from athlete_platform.ingestion.events import events_location, ingest_event_file
+
+    path = tmp_path / "sessions.jsonl"
+    good = json.dumps({"session_id": "s1", "athlete_id": "ath_0001", "duration_s": 60})
+    path.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\r\n\n{oops\n" + b'{"session_id": "s2", "n": "\xff"}\n')
+    events, commits, _ = ingest_event_file(event_settings, str(path), batch_size=2)
+    assert (events, commits) == (3, 2)
+    rows = read_events(event_settings)
+    assert [r["payload"] for r in rows] == [good, "{oops", '{"session_id": "s2", "n": "\ufffd"}']
+    assert [r["session_id"] for r in rows] == ["s1", None, "s2"]
+    assert {r["source"] for r in rows} == {"cli:sessions.jsonl"}
+    assert events_location(event_settings) == tmp_path / "warehouse" / "unit_bronze.db" / "session_events"
+    with pytest.raises(EventError, match="Cannot read .*missing.jsonl"):
+        ingest_event_file(event_settings, str(tmp_path / "missing.jsonl"))
+
+
+def test_concurrent_appends_from_threads_lose_nothing(event_settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from athlete_platform.ingestion.events import append_session_events
+
+    def post(n: int) -> list[str]:
+        return append_session_events(event_settings, [{"session_id": f"s{n}", "athlete_id": "a"}]).event_ids
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = [i for batch in pool.map(post, range(24)) for i in batch]
+    rows = read_events(event_settings)
+    assert sorted(r["event_id"] for r in rows) == sorted(ids) and len(set(ids)) == 24
+    assert sorted(r["session_id"] for r in rows) == sorted(f"s{n}" for n in range(24))
