@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import socket
@@ -64,17 +65,25 @@ def child(work: Path, backends: list[str], trigger_s: float) -> None:
     from athlete_platform.online.backends import open_store
     from athlete_platform.online.streaming import IntradayWriter, prepare_tables, start_query
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     settings = settings_for(backends[0])
     cfg = settings.sample_data
-    generate(GeneratorConfig(cfg.seed, cfg.n_athletes, cfg.n_days, cfg.start_date), settings.landing_path)
+    reuse = (work / "batch-done").exists()  # a kept --work-dir: the sample batch is there already
+    (work / "batch-done").unlink(missing_ok=True)
+    if not reuse:
+        generate(GeneratorConfig(cfg.seed, cfg.n_athletes, cfg.n_days, cfg.start_date), settings.landing_path)
     spark = build_spark(settings)
     names = TableNames.from_settings(settings.catalog)
     (work / "spark-up").write_text(f"{time.perf_counter() - started:.1f}")
-    for step in ("ingest", "silver", "features"):
-        steps.run_step(steps.BY_NAME[step], StepContext(settings, spark, names, cfg.last_date))
+    if not reuse:
+        for step in ("ingest", "silver", "features"):
+            steps.run_step(steps.BY_NAME[step], StepContext(settings, spark, names, cfg.last_date))
     for backend in backends:
-        steps.run_step(steps.BY_NAME["materialize"], StepContext(settings_for(backend), spark, names, cfg.last_date))
+        shutil.rmtree(work / f"checkpoint-{backend}", ignore_errors=True)
+        if not reuse or backend == "redis":  # a new redis-server starts empty
+            context = StepContext(settings_for(backend), spark, names, cfg.last_date)
+            steps.run_step(steps.BY_NAME["materialize"], context, {"full_refresh": True})
     source = prepare_tables(spark, names, settings)
     (work / "batch-done").write_text(f"{time.perf_counter() - started:.1f}")
     for backend in backends:
@@ -87,8 +96,12 @@ def child(work: Path, backends: list[str], trigger_s: float) -> None:
             if query.exception() is not None:
                 raise query.exception()
             time.sleep(0.2)
+        progress = [p["durationMs"] for p in query.recentProgress if p.get("numInputRows")]
         query.stop()
-        (work / f"stats-{backend}.json").write_text(json.dumps(writer.counts.__dict__))
+        phases = sorted({k for p in progress for k in p})
+        mean_ms = {k: round(sum(p.get(k, 0) for p in progress) / max(1, len(progress))) for k in phases}
+        stats = {"batches_with_rows": len(progress), "mean_ms": mean_ms}
+        (work / f"stats-{backend}.json").write_text(json.dumps(stats))
         store.close()
 
 
@@ -218,6 +231,8 @@ def main() -> None:
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-stream-"))
     work.mkdir(parents=True, exist_ok=True)
+    for stale in [*work.glob("ready-*"), *work.glob("done-*"), *work.glob("stats-*")]:
+        stale.unlink()
     os.environ.update(
         ATHLETE_CONF_FILE=str(HOME / "conf" / "test.yaml"),
         ATHLETE_DATA_DIR=str(work / "lake"),
@@ -258,6 +273,8 @@ def main() -> None:
             results.append(result)
             print(json.dumps(result), flush=True)
         child_proc.wait(timeout=120)
+        for backend in backends:
+            print(f"{backend} micro-batches (mean ms per phase): {(work / f'stats-{backend}.json').read_text()}")
     finally:
         if child_proc is not None and child_proc.poll() is None:
             child_proc.kill()
