@@ -69,8 +69,7 @@ def child(work: Path, backends: list[str], trigger_s: float) -> None:
     started = time.perf_counter()
     settings = settings_for(backends[0])
     cfg = settings.sample_data
-    reuse = (work / "batch-done").exists()  # a kept --work-dir: the sample batch is there already
-    (work / "batch-done").unlink(missing_ok=True)
+    reuse = (work / "batch-kept").exists()  # a kept --work-dir: the sample batch is there already
     if not reuse:
         generate(GeneratorConfig(cfg.seed, cfg.n_athletes, cfg.n_days, cfg.start_date), settings.landing_path)
     spark = build_spark(settings)
@@ -85,6 +84,7 @@ def child(work: Path, backends: list[str], trigger_s: float) -> None:
             context = StepContext(settings_for(backend), spark, names, cfg.last_date)
             steps.run_step(steps.BY_NAME["materialize"], context, {"full_refresh": True})
     source = prepare_tables(spark, names, settings)
+    (work / "batch-kept").write_text("the sample batch is in lake/")
     (work / "batch-done").write_text(f"{time.perf_counter() - started:.1f}")
     for backend in backends:
         store = open_store(settings_for(backend))
@@ -231,7 +231,7 @@ def main() -> None:
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-stream-"))
     work.mkdir(parents=True, exist_ok=True)
-    for stale in [*work.glob("ready-*"), *work.glob("done-*"), *work.glob("stats-*")]:
+    for stale in [*work.glob("ready-*"), *work.glob("done-*"), *work.glob("stats-*"), *work.glob("batch-done")]:
         stale.unlink()
     os.environ.update(
         ATHLETE_CONF_FILE=str(HOME / "conf" / "test.yaml"),

@@ -221,16 +221,14 @@ def test_checked_events_apply_silvers_rules(local_spark):
     frame = local_spark.createDataFrame(
         [(*r[:-1], received) for r in rows], ", ".join(f"{c.name} {c.type}" for c in SESSION_EVENTS.columns)
     )
-    athletes = local_spark.createDataFrame(
-        [("ath_0001", "M", 50.0, 190.0)], "athlete_id string, sex string, hr_rest double, hr_max double"
-    )
+    athletes = local_spark.createDataFrame([("ath_0001",)], "athlete_id string")
     out = {r["event_id"]: r.asDict() for r in checked_events(frame, athletes).collect()}
     by_position = [out[i] for i in columns["event_id"]]
     assert by_position[0]["reason"] is None
     assert (
         by_position[0]["start_time"] == "2024-04-29T05:00:00.000000Z" and by_position[0]["session_date"] == "2024-04-29"
     )
-    assert by_position[0]["sex"] == "M" and by_position[0]["received_at"] == "2024-04-29T20:00:00.000000Z"
+    assert by_position[0]["received_at"] == "2024-04-29T20:00:00.000000Z"
     assert by_position[1]["reason"].startswith("record_unparseable,")  # then every rule an empty record breaks
     assert by_position[2]["reason"] == "athlete_known"
     assert "duration_positive" in by_position[3]["reason"]

@@ -78,9 +78,7 @@ def create_if_missing(location: Path, table: Table) -> bool:
         return False
     location.mkdir(parents=True, exist_ok=True)
     try:
-        DeltaTable.create(
-            str(location), arrow_schema(table), mode="ignore", name=table.name, description=table.comment
-        )
+        DeltaTable.create(str(location), arrow_schema(table), mode="ignore", name=table.name, description=table.comment)
     except Exception:
         if DeltaTable.is_deltatable(str(location)):  # another writer created it first
             return False

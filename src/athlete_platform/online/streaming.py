@@ -93,8 +93,8 @@ def checkpoint_path(settings: Settings) -> Path:
 
 def checked_events(events: DataFrame, athletes: DataFrame) -> DataFrame:
     """Pure transform: bronze.session_events rows -> one row per event with the typed session
-    fields, `reason` (every silver rule it breaks, null when valid; `payload_too_large` for a cut
-    payload) and the athlete's profile (sex, hr_rest, hr_max). Times leave as ISO-8601 UTC text."""
+    fields and `reason` (every silver rule it breaks, null when valid; `payload_too_large` for a
+    cut payload). `athletes` holds the known `athlete_id`s. Times leave as ISO-8601 UTC text."""
     from pyspark.sql import functions as F
 
     rows = events.select(
@@ -109,26 +109,20 @@ def checked_events(events: DataFrame, athletes: DataFrame) -> DataFrame:
     judged = session_rule_failures(typed, athletes.select(KEY))
     too_large = F.when(F.col("payload_truncated"), F.lit("payload_too_large"))
     reason = F.concat_ws(",", too_large, F.col("reason"))
-    profile = athletes.select(KEY, *intraday.PROFILE_FIELDS)
-    return (
-        judged.withColumn("reason", F.when(reason != "", reason))
-        .join(profile, KEY, "left")
-        .select(
-            "event_id",
-            "event_source",
-            "payload",
-            "reason",
-            "session_id",
-            KEY,
-            F.col("session_date").cast("string").alias("session_date"),
-            F.date_format("start_time", _ISO_UTC).alias("start_time"),
-            "duration_s",
-            "distance_m",
-            "avg_hr",
-            F.date_format("updated_at", _ISO_UTC).alias("updated_at"),
-            F.date_format("_received_at", _ISO_UTC).alias("received_at"),
-            *intraday.PROFILE_FIELDS,
-        )
+    return judged.withColumn("reason", F.when(reason != "", reason)).select(
+        "event_id",
+        "event_source",
+        "payload",
+        "reason",
+        "session_id",
+        KEY,
+        F.col("session_date").cast("string").alias("session_date"),
+        F.date_format("start_time", _ISO_UTC).alias("start_time"),
+        "duration_s",
+        "distance_m",
+        "avg_hr",
+        F.date_format("updated_at", _ISO_UTC).alias("updated_at"),
+        F.date_format("_received_at", _ISO_UTC).alias("received_at"),
     )
 
 
@@ -153,7 +147,7 @@ class IntradayWriter:
         self.spark, self.names, self.store, self.query_name = spark, names, store, query_name
         self.counts = BatchCounts()
         self.failure: Exception | None = None
-        self._athletes: DataFrame | None = None
+        self._athletes: tuple[DataFrame, dict[str, dict[str, Any]]] | None = None
         self._athletes_read_at = 0.0
         # The sweep (main thread) and the batches (Spark's callback thread) both read-modify-write rows.
         self.lock = threading.Lock()
@@ -167,7 +161,8 @@ class IntradayWriter:
 
     def process(self, batch: DataFrame, batch_id: int) -> None:
         started = time.perf_counter()
-        rows = [row.asDict() for row in checked_events(batch, self.athletes()).collect()]
+        known, profiles = self.athletes()
+        rows = [row.asDict() for row in checked_events(batch, known).collect()]
         validated = time.perf_counter()
         rejected = [r for r in rows if r["reason"] is not None]
         valid = [r for r in rows if r["reason"] is None]
@@ -175,7 +170,7 @@ class IntradayWriter:
             self.quarantine(rejected, batch_id)
         quarantined = time.perf_counter()
         with self.lock:
-            updated = self.update_store(valid) if valid else 0
+            updated = self.update_store(valid, profiles) if valid else 0
         stored = time.perf_counter()
         self.counts.batches += 1
         self.counts.events += len(rows)
@@ -196,17 +191,17 @@ class IntradayWriter:
             *seconds.values(),
         )
 
-    def athletes(self) -> DataFrame:
-        """silver.athletes' keys and TRIMP profile as a small in-memory frame, re-read every
-        `ATHLETES_REFRESH_S`: no catalog lookup or table scan per micro-batch. (A profile changes
-        with the nightly batch; an athlete silver does not know yet is quarantined as unknown.)"""
+    def athletes(self) -> tuple[DataFrame, dict[str, dict[str, Any]]]:
+        """The known athlete_ids (a small in-memory frame for the rules) and their TRIMP profiles,
+        from silver.athletes, re-read every `ATHLETES_REFRESH_S`: no catalog lookup or table scan
+        per micro-batch. (Profiles change with the nightly batch; an athlete silver does not know
+        yet is quarantined as unknown.)"""
         now = time.monotonic()
         if self._athletes is None or now - self._athletes_read_at > ATHLETES_REFRESH_S:
             columns = [KEY, *intraday.PROFILE_FIELDS]
             rows = self.spark.table(self.names(tables.ATHLETES)).select(*columns).collect()
-            self._athletes = self.spark.createDataFrame(
-                rows, "athlete_id string, sex string, hr_rest double, hr_max double"
-            )
+            known = self.spark.createDataFrame([(r[KEY],) for r in rows], "athlete_id string")
+            self._athletes = (known, {r[KEY]: r.asDict() for r in rows})
             self._athletes_read_at = now
         return self._athletes
 
@@ -223,7 +218,7 @@ class IntradayWriter:
             tables.QUARANTINE.keys,
         )
 
-    def update_store(self, valid: list[dict[str, Any]]) -> int:
+    def update_store(self, valid: list[dict[str, Any]], profiles: Mapping[str, Mapping[str, Any]]) -> int:
         by_athlete: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for event in valid:
             by_athlete[event[KEY]].append(event)
@@ -233,7 +228,7 @@ class IntradayWriter:
         now = utc_now_iso()
         upserts = []
         for athlete, events in sorted(by_athlete.items()):
-            loads = intraday.session_loads(events, events[0], pools.get(athlete, ()))
+            loads = intraday.session_loads(events, profiles[athlete], pools.get(athlete, ()))
             new = [streamed_session(event, load, imputed) for event, (load, imputed) in zip(events, loads, strict=True)]
             fields = intraday.update_row(stored.get(athlete), bases[athlete], new, now)
             upserts.append({KEY: athlete, **fields})
@@ -414,6 +409,10 @@ def run_stream(
     checkpoint = checkpoint_path(settings)
     with _CheckpointLock(checkpoint):
         spark = build_spark(settings, master=master)
+        # Micro-batches are a few rows: adaptive execution and whole-stage code generation cost
+        # more (re-planning, compiling each new plan) than they save here.
+        spark.conf.set("spark.sql.adaptive.enabled", "false")
+        spark.conf.set("spark.sql.codegen.wholeStage", "false")
         names = TableNames.from_settings(settings.catalog)
         source = prepare_tables(spark, names, settings)
         store = open_store(settings)
