@@ -63,7 +63,7 @@ def child(work: Path, backends: list[str], trigger_s: float) -> None:
     from athlete_platform.lakehouse.step import StepContext
     from athlete_platform.lakehouse.tables import TableNames
     from athlete_platform.online.backends import open_store
-    from athlete_platform.online.streaming import IntradayWriter, prepare_tables, start_query
+    from athlete_platform.online.streaming import IntradayWriter, prepare_tables, start_query, tune_for_micro_batches
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
@@ -84,6 +84,7 @@ def child(work: Path, backends: list[str], trigger_s: float) -> None:
             context = StepContext(settings_for(backend), spark, names, cfg.last_date)
             steps.run_step(steps.BY_NAME["materialize"], context, {"full_refresh": True})
     source = prepare_tables(spark, names, settings)
+    tune_for_micro_batches(spark)  # as `athlete-platform stream` does
     (work / "batch-kept").write_text("the sample batch is in lake/")
     (work / "batch-done").write_text(f"{time.perf_counter() - started:.1f}")
     for backend in backends:

@@ -347,6 +347,13 @@ def prepare_tables(spark: SparkSession, names: TableNames, settings: Settings) -
     return source
 
 
+def tune_for_micro_batches(spark: SparkSession) -> None:
+    """Micro-batches are a few rows: adaptive execution and whole-stage code generation cost more
+    (re-planning, compiling each new plan) than they save. For the stream job's own session."""
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    spark.conf.set("spark.sql.codegen.wholeStage", "false")
+
+
 def start_query(
     spark: SparkSession,
     source: str,
@@ -409,10 +416,7 @@ def run_stream(
     checkpoint = checkpoint_path(settings)
     with _CheckpointLock(checkpoint):
         spark = build_spark(settings, master=master)
-        # Micro-batches are a few rows: adaptive execution and whole-stage code generation cost
-        # more (re-planning, compiling each new plan) than they save here.
-        spark.conf.set("spark.sql.adaptive.enabled", "false")
-        spark.conf.set("spark.sql.codegen.wholeStage", "false")
+        tune_for_micro_batches(spark)
         names = TableNames.from_settings(settings.catalog)
         source = prepare_tables(spark, names, settings)
         store = open_store(settings)
