@@ -154,7 +154,8 @@ def _ingest_events(args: argparse.Namespace, settings: Settings) -> int:
 
     events, commits, seconds = ingest_event_file(settings, args.file, args.batch_size)
     print(
-        f"{events} events appended to bronze.session_events in {commits} commits ({seconds:.2f} s) at "
+        f"{events} events appended to bronze.session_events in {commits} commit{'s' if commits != 1 else ''} "
+        f"({seconds:.2f} s) at "
         f"{events_location(settings)}"
     )
     return 0
