@@ -53,9 +53,7 @@ class OnlineStore(Protocol):
 
     def get(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
-    def apply(
-        self, upserts: Iterable[Row] = (), deletes: Iterable[str] = (), source_version: int | None = None
-    ) -> int:
+    def apply(self, upserts: Iterable[Row] = (), deletes: Iterable[str] = (), source_version: int | None = None) -> int:
         """Returns the number of keys written or deleted."""
         ...
 
