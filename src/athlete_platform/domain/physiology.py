@@ -76,12 +76,25 @@ def trimp(
     a = np.where(is_m, TRIMP_COEFFICIENTS["M"][0], TRIMP_COEFFICIENTS["F"][0])
     b = np.where(is_m, TRIMP_COEFFICIENTS["M"][1], TRIMP_COEFFICIENTS["F"][1])
     minutes = dur / 60.0
-    x = (hr - rest) / (hmax - rest)
+    x = np.asarray(hr_reserve_fraction(hr, rest, hmax))
     with np.errstate(over="ignore", invalid="ignore"):
         load = minutes * x * a * np.exp(b * x)
     # x < 0 -> 0 load; NaN x stays NaN because NaN < 0 is False.
     result = np.where(x < 0, 0.0, load).astype(np.float64)
     return maybe_scalar(result)
+
+
+def hr_reserve_fraction(hr: Any, hr_rest: Any, hr_max: Any) -> np.ndarray | float:
+    """Fraction of the heart-rate reserve, ``(hr - hr_rest) / (hr_max - hr_rest)`` (Karvonen).
+
+    Vectorised and broadcasting; not clipped (a heart rate above ``hr_max`` gives more than 1,
+    below ``hr_rest`` less than 0). NaN where any input is missing or ``hr_max <= hr_rest``
+    (no reserve to take a fraction of). TRIMP's ``x`` is this fraction.
+    """
+    h, rest, hmax = as_float_array(hr), as_float_array(hr_rest), as_float_array(hr_max)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = (h - rest) / (hmax - rest)
+    return maybe_scalar(np.where(hmax > rest, x, np.nan))
 
 
 def impute_missing_loads(
