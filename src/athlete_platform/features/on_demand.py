@@ -102,18 +102,23 @@ def _out(values: Any) -> np.ndarray | float:
     return maybe_scalar(np.asarray(values, dtype=np.float64))
 
 
+def _arr(values: Any) -> np.ndarray:
+    """Numbers as a float64 array (0-d for a scalar, so arithmetic follows numpy's rules: x/0 is inf/NaN)."""
+    return np.asarray(as_numbers(values), dtype=np.float64)
+
+
 def _days_between(later: Any, earlier: Any) -> np.ndarray | float:
     """Whole calendar days from `earlier` to `later` (NaN where either is missing)."""
     return _out((calendar_days(later) - calendar_days(earlier)) / np.timedelta64(1, "D"))
 
 
 def distance_m(race_distance_m: Any) -> np.ndarray | float:
-    return as_numbers(race_distance_m)
+    return _out(_arr(race_distance_m))
 
 
 def log_distance_m(race_distance_m: Any) -> np.ndarray | float:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.log(as_numbers(race_distance_m)))
+        return _out(np.log(_arr(race_distance_m)))
 
 
 def sex_male(sex: Any) -> np.ndarray | float:
@@ -133,25 +138,21 @@ def days_to_race(race_date: Any, ts: Any) -> np.ndarray | float:
 
 
 def vdot_projection_s(race_distance_m: Any, vdot_best_90d: Any) -> np.ndarray | float:
-    return _out(physiology.daniels_time_s(as_numbers(vdot_best_90d), as_numbers(race_distance_m)))
+    return _out(physiology.daniels_time_s(_arr(vdot_best_90d), _arr(race_distance_m)))
 
 
 def riegel_projection_s(race_distance_m: Any, prev_finish_time_s: Any, prev_distance_m: Any) -> np.ndarray | float:
-    return _out(
-        physiology.riegel_time_s(
-            as_numbers(prev_finish_time_s), as_numbers(prev_distance_m), as_numbers(race_distance_m)
-        )
-    )
+    return _out(physiology.riegel_time_s(_arr(prev_finish_time_s), _arr(prev_distance_m), _arr(race_distance_m)))
 
 
 def vdot_log_pace(race_distance_m: Any, vdot_projection_s: Any) -> np.ndarray | float:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.log(np.asarray(vdot_projection_s, float) / as_numbers(race_distance_m)))
+        return _out(np.log(np.asarray(vdot_projection_s, float) / _arr(race_distance_m)))
 
 
 def riegel_log_pace(race_distance_m: Any, riegel_projection_s: Any) -> np.ndarray | float:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.log(np.asarray(riegel_projection_s, float) / as_numbers(race_distance_m)))
+        return _out(np.log(np.asarray(riegel_projection_s, float) / _arr(race_distance_m)))
 
 
 def base_log_pace(avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pace: Any) -> np.ndarray | float:
@@ -162,14 +163,14 @@ def base_log_pace(avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pac
     with np.errstate(invalid="ignore", divide="ignore"):
         total = np.where(has_vdot, vdot, 0.0) + np.where(has_riegel, riegel, 0.0)
         mean = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
-        training_pace = np.log(as_numbers(avg_pace_28d_s_per_km) / 1000.0)
+        training_pace = np.log(_arr(avg_pace_28d_s_per_km) / 1000.0)
     base = np.where(np.isfinite(mean), mean, training_pace)
     return _out(np.where(np.isfinite(base), base, np.log(FALLBACK_PACE_S_PER_M)))
 
 
 def fraction_done(race_distance_m: Any, distance_done_m: Any) -> np.ndarray | float:
     """Share of the race covered, in [0, 1]; a watch that measures long (GPS) counts as done."""
-    race, done = as_numbers(race_distance_m), as_numbers(distance_done_m)
+    race, done = _arr(race_distance_m), _arr(distance_done_m)
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.minimum(done / race, 1.0)
     return _out(np.where((race > 0) & (done >= 0), fraction, np.nan))
@@ -177,18 +178,18 @@ def fraction_done(race_distance_m: Any, distance_done_m: Any) -> np.ndarray | fl
 
 def pace_ratio_28d(current_pace_s_per_km: Any, avg_pace_28d_s_per_km: Any) -> np.ndarray | float:
     """Current pace over the athlete's 28-day average pace (above 1: slower than usual)."""
-    current, usual = as_numbers(current_pace_s_per_km), as_numbers(avg_pace_28d_s_per_km)
+    current, usual = _arr(current_pace_s_per_km), _arr(avg_pace_28d_s_per_km)
     with np.errstate(divide="ignore", invalid="ignore"):
         return _out(np.where((current > 0) & (usual > 0), current / usual, np.nan))
 
 
 def hr_reserve_fraction(current_hr: Any, hr_rest: Any, hr_max: Any) -> np.ndarray | float:
-    return _out(physiology.hr_reserve_fraction(as_numbers(current_hr), as_numbers(hr_rest), as_numbers(hr_max)))
+    return _out(physiology.hr_reserve_fraction(_arr(current_hr), _arr(hr_rest), _arr(hr_max)))
 
 
 def even_pace_finish_s(elapsed_s: Any, fraction_done: Any) -> np.ndarray | float:
     """Finish time if the rest of the race goes at the pace so far (the live model's baseline)."""
-    elapsed, fraction = as_numbers(elapsed_s), np.asarray(fraction_done, float)
+    elapsed, fraction = _arr(elapsed_s), np.asarray(fraction_done, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return _out(np.where((fraction > 0) & (elapsed >= 0), elapsed / fraction, np.nan))
 
