@@ -251,7 +251,8 @@ def test_the_online_view_needs_no_spark_and_the_feature_view_has_the_same_method
         "    def get(self, keys):\n"
         "        return {'a': {'athlete_id': 'a', 'feature_date': '2024-10-26', 'sex': 'F'}}\n"
         "v = OnlineFeatureView(S(), features=('sex_male', 'distance_m'))\n"
-        "assert v.get_feature_vector({'athlete_id': 'a'}, request_parameters={'race_distance_m': 5000}) == [0.0, 5000.0]\n"
+        "vector = v.get_feature_vector({'athlete_id': 'a'}, request_parameters={'race_distance_m': 5000})\n"
+        "assert vector == [0.0, 5000.0], vector\n"
         "assert not [m for m in sys.modules if m.startswith(('pyspark', 'py4j'))], 'spark imported'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
