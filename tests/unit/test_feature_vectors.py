@@ -94,6 +94,11 @@ def test_race_date_request_parameter_moves_the_date_odts(store):
     )
     assert v["days_since_prev_race"] == 60.0
     assert v["distance_m"] == 5000.0
+    # null means "not given": the default day; a parameter this model does not read is accepted
+    same_as_default = view.get_feature_vector(
+        {"athlete_id": "a1"}, request_parameters={"race_distance_m": 5000, "race_date": None, "ts": None}
+    )
+    assert by_name(same_as_default)["days_since_prev_race"] == 30.0
 
 
 def test_a_missing_stored_value_is_nan_and_the_baselines_fall_back(store):

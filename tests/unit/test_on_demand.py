@@ -107,6 +107,9 @@ def test_dependencies_by_kind_of_the_time_estimator_inputs():
     assert needs.request == {"race_distance_m", "race_date"}
     assert needs.passed == set()
     assert needs.stored == set(mi.STORED_INPUTS)
+    described = [m["name"] for m in odt.metadata(mi.MODEL_INPUTS)]
+    assert described.index("vdot_projection_s") < described.index("vdot_log_pace") < described.index("base_log_pace")
+    assert set(described) == set(needs.on_demand) and "fraction_done" not in described
 
 
 # --- values, by hand -----------------------------------------------------------------------

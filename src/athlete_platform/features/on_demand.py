@@ -329,6 +329,12 @@ def dependencies(names: Iterable[str]) -> Dependencies:
     return Dependencies(*(frozenset(found[k]) for k in (REQUEST, PASSED, STORED, ON_DEMAND)))
 
 
+def metadata(names: Iterable[str]) -> list[dict[str, Any]]:
+    """The metadata of every ODT `names` need, in evaluation order (for an exported model)."""
+    needed = dependencies(names).on_demand
+    return [t.metadata() for t in ON_DEMAND_TRANSFORMATIONS if t.name in needed]
+
+
 def compute(names: Iterable[str], values: Mapping[str, Any]) -> dict[str, Any]:
     """Each of `names` from `values`: an ODT output is computed (after the ODTs it needs), any
     other name is `values[name]` read as a number. Scalars in -> floats out; columns in -> arrays.

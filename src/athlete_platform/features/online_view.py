@@ -252,8 +252,8 @@ class OnlineFeatureView:
             )
         checked = {}
         for name, value in request.items():
-            if value is None and name in self._defaults:
-                continue  # null = use the default
+            if value is None:
+                continue  # null = not given (the default, where there is one)
             checked[name] = _check_request_value(name, value)
         return checked
 
