@@ -51,8 +51,9 @@ def _online_store(args: argparse.Namespace, settings: Settings) -> int:
                 f"v{meta.source_version}, materialized {meta.materialized_at} (no server: nothing to start)"
             )
             return 0
+        verb = "start" if args.action == "up" else "stop"
         print(
-            f"online_store.backend is '{settings.online_store.backend}': there is no server to {args.action} "
+            f"online_store.backend is '{settings.online_store.backend}': there is no server to {verb} "
             f"(the store is the file {settings.online_store_path}). Set online_store.backend: redis to use redis."
         )
         return 0

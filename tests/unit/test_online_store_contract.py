@@ -1,5 +1,6 @@
 """The online store contract (online/store.py), run against both backends: a real SQLite file and a
-real redis-server started through the project's lifecycle code on a free port in a temp folder.
+real redis-server started through the project's lifecycle code on a free port in a temp folder
+(the `redis_server` fixture of tests/conftest.py).
 
 No Spark here: the store holds plain JSON-able rows. Each test gets a store of its own (a new
 SQLite file, or a new key namespace on the one redis-server of the session).
@@ -12,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +26,6 @@ from athlete_platform.online.store import OnlineStoreUnavailable
 from tests.conftest import HOME, free_port
 
 BACKENDS = ["sqlite", "redis"]
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer("127.0.0.1", free_port(), tmp_path_factory.mktemp("online") / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def new_store(backend: str, tmp_path: Path, redis_server: RedisServer, namespace: str | None = None):
@@ -241,3 +233,34 @@ def test_open_store_follows_the_config(tmp_path, redis_server):
     redis_store = open_store(load_settings(HOME / "conf" / "test.yaml", environ=env))
     assert redis_store.backend == "redis" and redis_store.prefix == "ap:uc_athlete_data:mod_test:"
     assert redis_store.metadata().location == f"redis://127.0.0.1:{redis_server.port}/0"
+
+
+def test_the_online_store_subcommand_starts_checks_and_stops_the_server(tmp_path, monkeypatch, capsys):
+    from athlete_platform import cli
+
+    port = free_port()
+    monkeypatch.setenv("ATHLETE_CONF_FILE", str(HOME / "conf" / "test.yaml"))
+    monkeypatch.setenv("ATHLETE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ATHLETE_ONLINE_STORE__BACKEND", "redis")
+    monkeypatch.setenv("ATHLETE_ONLINE_STORE__PORT", str(port))
+
+    def run(action: str) -> tuple[int, str]:
+        code = cli.main(["online-store", action])
+        return code, capsys.readouterr().out
+
+    try:
+        code, out = run("up")
+        assert code == 0 and f"started on 127.0.0.1:{port}" in out
+        pid = int(out.split("pid ")[1].split(",")[0])
+        assert run("up") == (0, f"online store redis-server: already running on 127.0.0.1:{port} (pid {pid})\n")
+        code, out = run("status")
+        assert code == 0 and f"(pid {pid}, redis" in out and str(tmp_path / "online" / "redis") in out
+    finally:
+        code, out = run("down")
+    assert code == 0 and f"stopped (pid {pid})" in out
+    assert run("status")[0] == 1
+    monkeypatch.setenv("ATHLETE_ONLINE_STORE__BACKEND", "sqlite")
+    code, out = run("status")
+    assert code == 0 and "sqlite file" in out and "0 rows" in out
+    code, out = run("up")
+    assert code == 0 and "no server to start" in out

@@ -149,7 +149,7 @@ class MaterializeInputs:
     versions: dict[str, int]  # "features" | "athletes" | "races" -> Delta version read
     recorded: dict[str, int | None]  # the same, as the store recorded them
     touched: DataFrame | None  # athlete_ids to recompute; None: every athlete (full)
-    touched_count: int | None
+    touched_ids: list[str] | None  # the same ids, on the driver
     reason: str  # why full, or "incremental"
 
 
@@ -227,21 +227,22 @@ class MaterializeStep(Step[MaterializeInputs, MaterializeOutputs, MaterializeRes
             for source, table in sources.items()
         }
         reason = self._full_reason(params, versions, recorded)
-        touched, count = None, None
+        touched, ids = None, None
         if reason is None:
             moved = [s for s in sources if recorded[s] < versions[s]]
-            ids: set[str] = set()
             try:
-                for source in moved:
-                    changes = changed_athletes(spark, sources[source], recorded[source], versions[source])
-                    ids.update(r[KEY] for r in changes.collect() if r[KEY] is not None)
+                changes = [changed_athletes(spark, sources[s], recorded[s], versions[s]) for s in moved]
+                union = changes[0] if changes else None
+                for part in changes[1:]:
+                    union = union.union(part)
+                # One Spark job for all the change feeds (the set is small: the athletes that moved).
+                ids = sorted({r[KEY] for r in union.distinct().collect() if r[KEY] is not None}) if union else []
             except Exception as exc:  # noqa: BLE001 - any unreadable change feed: recompute all
                 first = str(exc).strip().splitlines()[0][:200]
                 reason = f"change data feed unreadable since the recorded versions ({first})"
                 log.warning("materialize: %s; recomputing every athlete", reason)
             else:
-                touched = spark.createDataFrame([(i,) for i in sorted(ids)], f"{KEY} string")
-                count = len(ids)
+                touched = spark.createDataFrame([(i,) for i in ids], f"{KEY} string")
         return MaterializeInputs(
             frames["features"],
             frames["athletes"],
@@ -249,7 +250,7 @@ class MaterializeStep(Step[MaterializeInputs, MaterializeOutputs, MaterializeRes
             versions,
             recorded,
             touched,
-            count,
+            ids,
             reason or "incremental",
         )
 
@@ -276,11 +277,13 @@ class MaterializeStep(Step[MaterializeInputs, MaterializeOutputs, MaterializeRes
         version = inputs.versions["features"]
         full = inputs.touched is None
         with open_store(ctx.settings) as store:
-            if not full and inputs.touched_count == 0 and inputs.recorded == inputs.versions:
+            if not full and not inputs.touched_ids and inputs.recorded == inputs.versions:
                 meta = store.metadata()
                 return MaterializeResult("up to date", 0, 0, 0, 0, version, meta.rows, _where(store))
-            fresh = {row[KEY]: to_online_row(row.asDict()) for row in out.rows.collect()}
-            candidates = set(store.keys()) if full else {r[KEY] for r in inputs.touched.collect()}
+            # No athlete moved (e.g. a metadata-only commit): only the versions are recorded.
+            collected = out.rows.collect() if full or inputs.touched_ids else []
+            fresh = {row[KEY]: to_online_row(row.asDict()) for row in collected}
+            candidates = set(store.keys()) if full else set(inputs.touched_ids)
             stored = store.get(sorted(candidates | set(fresh)))
             now = utc_now_iso()
             changed = [row for key, row in sorted(fresh.items()) if not same_fields(stored.get(key), row)]
