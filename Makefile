@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: venv-location setup run test unit reliability lint catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
+.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
 
 setup: venv-location $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -37,18 +37,24 @@ $(JARS)/athlete-platform-catalog.jar: java/io/athleteplatform/catalog/SessionCat
 	javac --release 17 -nowarn -d $(JARS)/classes -cp "$$($(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $<
 	jar cf $@ -C $(JARS)/classes .
 
+# redis-server for the online store's redis backend and its tests: installed from Debian's
+# package when missing and this user is root, else the command to run is printed (no stamp
+# file: the binary lives outside the project, so its presence is checked each time).
+redis:
+	@tools/ensure_redis.sh
+
 run: setup
 	$(BIN)/athlete-platform catalog up
 	$(BIN)/athlete-platform init
 	$(BIN)/athlete-platform run
 
-test: setup
+test: setup redis
 	$(BIN)/ruff check src tests jobs dags bench tools
 	$(BIN)/pytest
 
 # Unit tests only: pure logic and transforms on tiny in-memory DataFrames; no catalog server,
 # no Airflow scheduler, no cluster (under 3 minutes).
-unit: setup
+unit: setup redis
 	$(BIN)/pytest -m "not integration and not airflow and not cluster"
 
 # The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;
@@ -59,6 +65,16 @@ reliability: setup
 lint: setup
 	$(BIN)/ruff check src tests jobs dags bench tools
 	$(BIN)/ruff format --check src tests jobs dags bench tools
+
+# The project's redis-server (online_store.backend: redis), on 127.0.0.1:online_store.port.
+online-store-up: setup redis
+	$(BIN)/athlete-platform online-store up
+
+online-store-down: setup
+	$(BIN)/athlete-platform online-store down
+
+online-store-status: setup
+	$(BIN)/athlete-platform online-store status
 
 catalog-up: setup
 	$(BIN)/athlete-platform catalog up
@@ -82,4 +98,5 @@ mlflow-ui: setup
 
 clean:
 	-$(BIN)/athlete-platform catalog down
+	-$(BIN)/athlete-platform online-store down
 	rm -rf $(VENV) $(JARS) .test-data

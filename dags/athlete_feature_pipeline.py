@@ -1,4 +1,5 @@
-"""Daily: landing -> bronze -> silver -> features for {{ ds }}; publishes the features asset."""
+"""Daily: landing -> bronze -> silver -> features for {{ ds }}; publishes the features asset, then
+materializes the online store (after the publish, so a store that is down never holds up inference)."""
 
 from datetime import datetime
 
@@ -23,10 +24,11 @@ with DAG(
     bronze = SparkSubmitOperator(**submit_kwargs("ingest", "{{ ds }}"))
     silver = SparkSubmitOperator(**submit_kwargs("silver", "{{ ds }}"))
     feature_job = SparkSubmitOperator(**submit_kwargs("features", "{{ ds }}"))
+    materialize = SparkSubmitOperator(**submit_kwargs("materialize", "{{ ds }}"))
 
     @task(outlets=[features])
     def publish_features(*, outlet_events=None, ds=None):
         """Tell asset-triggered consumers which run date the fresh features are for."""
         outlet_events[features].extra = {"run_date": ds}
 
-    bronze >> silver >> feature_job >> publish_features()
+    bronze >> silver >> feature_job >> publish_features() >> materialize

@@ -47,6 +47,18 @@ def catalog_server(base_settings: Settings):
 
 
 @pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real redis-server for the online store, started through the project's lifecycle code on a
+    free port with its data in a temp folder (`make redis` installs the binary)."""
+    from athlete_platform.online.redis_server import RedisServer
+
+    server = RedisServer("127.0.0.1", free_port(), tmp_path_factory.mktemp("online") / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def spark(base_settings: Settings, catalog_server) -> Iterator:
     from pyspark.sql import SparkSession
 

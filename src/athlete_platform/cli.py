@@ -30,6 +30,44 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if args.action != "status" or server.serves_this_folder() else 1
 
 
+def _online_store(args: argparse.Namespace, settings: Settings) -> int:
+    """up/down/status of the project's redis-server; check: online rows vs the offline latest rows."""
+    if args.action == "check":
+        from athlete_platform.online.check import check_online_store
+
+        logging.getLogger("athlete_platform").setLevel(logging.WARNING)
+        ctx = steps.make_context(settings, settings.sample_data.last_date, args.master)
+        report = check_online_store(ctx)
+        print("\n".join(report.lines(args.limit)))
+        return 1 if report.differences else 0
+    if settings.online_store.backend != "redis":
+        if args.action == "status":
+            from athlete_platform.online.backends import open_store
+
+            with open_store(settings) as store:
+                meta = store.metadata()
+            print(
+                f"online store: sqlite file {meta.location}, {meta.rows} rows, feature table "
+                f"v{meta.source_version}, materialized {meta.materialized_at} (no server: nothing to start)"
+            )
+            return 0
+        verb = "start" if args.action == "up" else "stop"
+        print(
+            f"online_store.backend is '{settings.online_store.backend}': there is no server to {verb} "
+            f"(the store is the file {settings.online_store_path}). Set online_store.backend: redis to use redis."
+        )
+        return 0
+    from athlete_platform.online.redis_server import RedisServer
+
+    server = RedisServer.from_settings(settings)
+    if args.action == "status":
+        line, ours = server.status()
+        print(f"online store redis-server: {line}")
+        return 0 if ours else 1
+    print(f"online store redis-server: {server.start() if args.action == 'up' else server.stop()}")
+    return 0
+
+
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
     from athlete_platform.lakehouse.standalone import StandaloneCluster
 
@@ -149,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     catalog = sub.add_parser("catalog", help="start, stop or check the embedded catalog server")
     catalog.add_argument("action", choices=["up", "down", "status", "serve"], help="serve = foreground")
     catalog.set_defaults(handler=_catalog)
+
+    online = sub.add_parser(
+        "online-store", help="start, stop or check the online store's redis-server; check online vs offline rows"
+    )
+    online.add_argument(
+        "action",
+        choices=["up", "down", "status", "check"],
+        help="check = compare every online row with the offline latest row (exit 1 on any difference)",
+    )
+    online.add_argument("--limit", type=int, default=50, help="check: differences to print (default 50)")
+    online.set_defaults(handler=_online_store)
 
     cluster = sub.add_parser("cluster", help="start, stop or check a Spark standalone cluster on 127.0.0.1")
     cluster.add_argument("action", choices=["up", "down", "status"])

@@ -138,6 +138,28 @@ class MaintenanceSettings(_Strict):
     retention_margin_hours: float = Field(1.0, ge=0)
 
 
+class OnlineStoreSettings(_Strict):
+    """The online store: each athlete's current feature row (README "Online store").
+
+    backend:
+      sqlite: the embedded default, a WAL database file at `path` (relative paths are under
+              data_dir); no server.
+      redis:  a redis-server on `host`:`port` (database `db`), started by the project with
+              `athlete-platform online-store up`; its data (append-only file) lives in
+              `redis_dir` (relative paths are under data_dir).
+    """
+
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    path: Path = Path("online/online_store.db")
+    host: str = "127.0.0.1"
+    port: int = Field(16379, ge=1024, le=65535)
+    db: int = Field(0, ge=0, le=15)
+    redis_dir: Path = Path("online/redis")
+    start_timeout_s: float = Field(15.0, gt=0)
+    # How long a get/apply waits for the store before it is reported unavailable.
+    timeout_s: float = Field(2.0, gt=0)
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -149,6 +171,7 @@ class Settings(_Strict):
     sample_data: SampleDataSettings = SampleDataSettings()
     mlflow: MlflowSettings = MlflowSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    online_store: OnlineStoreSettings = OnlineStoreSettings()
     output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.
@@ -175,6 +198,28 @@ class Settings(_Strict):
     @property
     def mlflow_path(self) -> Path:
         return self.data_path / "mlflow"
+
+    def _under_data(self, path: Path) -> Path:
+        return (path if path.is_absolute() else self.data_path / path).resolve()
+
+    @property
+    def online_store_path(self) -> Path:
+        """The SQLite online store file. A schema prefix (a set of tables of one's own, e.g. per
+        test module) gets a store of its own too: `online_store.<prefix>.db`."""
+        path = self._under_data(self.online_store.path)
+        prefix = self.catalog.schema_prefix.strip("_")
+        return path.with_name(f"{path.stem}.{prefix}{path.suffix}") if prefix else path
+
+    @property
+    def online_redis_path(self) -> Path:
+        """The redis-server's folder (append-only file, pid file, log)."""
+        return self._under_data(self.online_store.redis_dir)
+
+    @property
+    def online_namespace(self) -> str:
+        """What tells two lakehouses' rows apart in one shared store (the redis key prefix):
+        catalog name, schema prefix and environment."""
+        return f"{self.catalog.name}:{self.catalog.schema_prefix}{self.env}"
 
     @property
     def mlflow_database_path(self) -> Path:

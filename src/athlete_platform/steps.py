@@ -80,6 +80,13 @@ STEPS: tuple[StepSpec, ...] = (
         (Param("full_refresh", "recompute every athlete from its first session", bool, False),),
     ),
     StepSpec(
+        "materialize",
+        "materialize_online_store",
+        "latest feature row per athlete (+ profile, last race) -> the online store (incremental: Change Data Feed)",
+        "athlete_platform.online.materialize:MaterializeStep",
+        (Param("full_refresh", "recompute every athlete's online row, not only the changed ones", bool, False),),
+    ),
+    StepSpec(
         "train",
         "training_pipeline",
         "train + register the time estimator, promotion gate",
@@ -214,6 +221,8 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
         name = names(table)
         if spark.catalog.tableExists(name):
             lines.append(f"  {name:<55} {spark.table(name).count():>9,} rows")
+    if "materialize" in results:
+        lines.append(online_store_line(ctx.settings))
     training = results.get("train")
     if training is not None:
         m = training.metrics
@@ -230,6 +239,18 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
         lines.append(f"  report: {report.index_path}")
     lines.append(f"  MLflow: {ctx.settings.tracking_uri} (make mlflow-ui)")
     return lines
+
+
+def online_store_line(settings: Settings) -> str:
+    """The online store's backend, location, row count and the feature version it holds."""
+    from athlete_platform.online.backends import open_store
+
+    with open_store(settings) as store:
+        meta = store.metadata()
+    return (
+        f"  online store ({meta.backend}) {meta.location:<38} {meta.rows:>9,} rows "
+        f"(feature table v{meta.source_version}, materialized {meta.materialized_at})"
+    )
 
 
 def job_main(job: str, argv: Sequence[str] | None = None) -> None:

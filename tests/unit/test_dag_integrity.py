@@ -52,7 +52,13 @@ def test_dag_policy(dagbag, dag_id):
 def test_spark_tasks_submit_the_jobs_with_templated_dates(dagbag):
     features = dagbag.dags["athlete_feature_pipeline"]
     chain = [t.task_id for t in features.topological_sort()]
-    assert chain == ["bronze_ingestion", "silver_pipeline", "feature_pipeline", "publish_features"]
+    assert chain == [
+        "bronze_ingestion",
+        "silver_pipeline",
+        "feature_pipeline",
+        "publish_features",
+        "materialize_online_store",
+    ]
     job = features.get_task("feature_pipeline")
     assert job.application.endswith("jobs/feature_pipeline.py")
     assert "{{ ds }}" in job.application_args

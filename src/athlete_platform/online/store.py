@@ -14,13 +14,18 @@ Semantics every backend keeps (the contract suite in tests/ checks both):
   and streaming can each own their columns), each delete removes a key's whole row, and the
   offline source version (when given) is recorded with the same commit. A crash leaves
   either the old or the new state, never half of it.
-- `metadata()` says what the store holds: backend, rows, the source version last applied.
+- `metadata()` says what the store holds: backend, rows, the source version last applied,
+  and the named values (`extra`) the last applies recorded next to it (materialization keeps
+  the Delta versions of the silver tables it read there).
+
+Backends: `online.sqlite_store` (embedded default) and `online.redis_store`; `online.backends.
+open_store(settings)` picks one from the `online_store:` config section.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from athlete_platform.errors import PlatformError
@@ -46,6 +51,8 @@ class StoreMetadata:
     rows: int
     source_version: int | None  # offline Delta version last applied; None before the first run
     materialized_at: str | None  # ISO-8601 UTC of the last apply that recorded a version
+    # Named values recorded by `apply(..., metadata=...)`, e.g. upstream Delta versions.
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 class OnlineStore(Protocol):
@@ -53,8 +60,15 @@ class OnlineStore(Protocol):
 
     def get(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
-    def apply(self, upserts: Iterable[Row] = (), deletes: Iterable[str] = (), source_version: int | None = None) -> int:
-        """Returns the number of keys written or deleted."""
+    def apply(
+        self,
+        upserts: Iterable[Row] = (),
+        deletes: Iterable[str] = (),
+        source_version: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        """Returns the number of keys written or deleted. `metadata` (name -> text) is recorded
+        in the same atomic change and shows in `metadata().extra`."""
         ...
 
     def upsert(self, rows: Iterable[Row]) -> int:
@@ -66,3 +80,11 @@ class OnlineStore(Protocol):
     def keys(self) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+def row_key(row: Row) -> str:
+    """The row's `athlete_id`; a row without one is a programming error, named."""
+    key = row.get(KEY)
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"an online row needs a non-empty string {KEY!r}; got {key!r} in {dict(row)!r}")
+    return key
