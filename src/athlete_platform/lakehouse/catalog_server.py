@@ -289,11 +289,15 @@ def listening_pid(port: int) -> int | None:
         if not proc.name.isdigit():
             continue
         try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(proc.name)
+            fds = list((proc / "fd").iterdir())
         except OSError:  # gone, or another user's process
             continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+            except OSError:  # this fd closed meanwhile (busy processes, e.g. this one): the others still count
+                continue
     return None
 
 
