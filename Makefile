@@ -8,14 +8,20 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
+.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
 
-setup: $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
+setup: venv-location $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# A moved or copied project folder: its venv's scripts still name the old place; rewrite them
+# first (offline), before anything runs from the venv (tools/relocate_venv.py).
+venv-location:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: install python3.11 (with venv and pip)."; exit 1; }
+	@$(PYTHON) tools/relocate_venv.py $(VENV)
+
+$(VENV)/.installed: pyproject.toml constraints.txt | venv-location
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@$(PYTHON) tools/relocate_venv.py $(VENV)
 	touch $@
 
 $(JARS)/.fetched: conf/jars.pom.xml

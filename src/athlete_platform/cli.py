@@ -85,7 +85,11 @@ def _mlflow_ui(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import shutil
 
+    from athlete_platform.lakehouse.relocation import relocate_mlflow_store
+
     settings.mlflow_path.mkdir(parents=True, exist_ok=True)
+    if not settings.mlflow.tracking_uri:  # the store follows a moved data folder (lakehouse.relocation)
+        relocate_mlflow_store(settings.mlflow_database_path, settings.mlflow_artifacts_path)
     mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
     command = [
         mlflow,
@@ -93,7 +97,7 @@ def _mlflow_ui(args: argparse.Namespace, settings: Settings) -> int:
         "--backend-store-uri",
         settings.tracking_uri,
         "--default-artifact-root",
-        (settings.mlflow_path / "artifacts").as_uri(),
+        settings.mlflow_artifacts_path.as_uri(),
         "--host",
         args.host,
         "--port",

@@ -222,8 +222,17 @@ class Settings(_Strict):
         return f"{self.catalog.name}:{self.catalog.schema_prefix}{self.env}"
 
     @property
+    def mlflow_database_path(self) -> Path:
+        """The SQLite tracking store used when `mlflow.tracking_uri` is not set."""
+        return self.mlflow_path / "mlflow.db"
+
+    @property
+    def mlflow_artifacts_path(self) -> Path:
+        return self.mlflow_path / "artifacts"
+
+    @property
     def tracking_uri(self) -> str:
-        return self.mlflow.tracking_uri or f"sqlite:///{self.mlflow_path / 'mlflow.db'}"
+        return self.mlflow.tracking_uri or f"sqlite:///{self.mlflow_database_path}"
 
     @property
     def output_path(self) -> Path:

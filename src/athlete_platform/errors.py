@@ -30,3 +30,22 @@ class ConcurrencyError(PlatformError):
     """Another run holds the step, or concurrent writers kept winning a Delta table's commits."""
 
     exit_code = 3
+
+
+class NotFound(PlatformError):
+    """A key the caller asked for does not exist (e.g. an athlete with no online row): HTTP 404."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+class InvalidRequest(PlatformError):
+    """A request's own fields are wrong (unknown or missing name, bad value): HTTP 422.
+
+    `field` names the field at fault, so an API can point at it.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

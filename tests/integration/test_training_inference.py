@@ -264,8 +264,10 @@ def test_jobs_on_a_standalone_cluster_equal_local_mode(spark, names, lake, first
 
 # --- Airflow, for real: `airflow dags test`, and a backfill through the scheduler ---
 
-# Three days after every feature row written above (the README command ran to 2024-12-30).
-BACKFILL_DAYS = [date(2024, 12, 31), date(2025, 1, 1), date(2025, 1, 2)]
+# Two days after every feature row written above (the README command ran to 2024-12-30): the
+# fewest that still show a multi-day backfill and its coalesced asset event (each day costs
+# three spark-submits through the scheduler on this 2-core machine).
+BACKFILL_DAYS = [date(2024, 12, 31), date(2025, 1, 1)]
 LINEAGE = {"_run_id", "_ingested_at", "computed_at", "rejected_at"}
 FEATURE_DAG, TRAINING_DAG = "athlete_feature_pipeline", "athlete_training_pipeline"
 INFERENCE_DAG = "athlete_batch_inference"
@@ -312,11 +314,6 @@ def shifted_export(source: Path, shift: timedelta) -> str:
             line = json.dumps(record)
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def table_rows(spark, table: str) -> list[tuple]:
-    frame = spark.table(table)
-    return sorted(tuple(r) for r in frame.select(*[c for c in frame.columns if c not in LINEAGE]).collect())
 
 
 def rows_differing(spark, table: str, version: int) -> list:
@@ -375,9 +372,10 @@ def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowSe
 def test_airflow_backfill_equals_daily_runs_and_triggers_inference(
     spark, names, lake, first_training, airflow_home, module_lake
 ):
-    """Acceptance: a 3-day backfill (the real scheduler) leaves the same rows as 3 daily runs;
-    the features asset it publishes triggers inference; `airflow dags test` of inference for
-    that date again changes nothing."""
+    """Acceptance: a backfill over several days (the real scheduler) leaves the same rows as
+    daily runs, and the features asset it publishes triggers inference for every athlete.
+    (That a re-run of inference for a date changes nothing is
+    `test_batch_inference_as_of_is_idempotent_and_traceable`.)"""
     settings, run_date = lake
     exports = settings.landing_path / "app_export"
     shift = BACKFILL_DAYS[0] - (run_date - timedelta(days=5))
@@ -385,7 +383,7 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(
     watched = [names(spec) for spec in FEATURE_PIPELINE_TABLES]
     start_versions = {table: current_version(spark, table) for table in watched}
 
-    # The reference: three daily runs, each once its day's export has landed.
+    # The reference: daily runs, each once its day's export has landed.
     for day in BACKFILL_DAYS:
         (exports / f"{day}.jsonl").write_text(files[day])
         module_lake.run("ingest", date(2030, 1, 1), f"daily-{day}", settings=settings)
@@ -394,7 +392,7 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(
     daily_versions = {table: current_version(spark, table) for table in watched}
     assert spark.table(names(tables.SESSIONS)).where("session_id LIKE '%-later'").count() > 20
 
-    # Back to before those days, with all three exports landed (late): Airflow backfills them.
+    # Back to before those days, with all their exports landed (late): Airflow backfills them.
     for table in watched:
         spark.sql(f"RESTORE TABLE {table} TO VERSION AS OF {start_versions[table]}")
     features, predictions = names(tables.ATHLETE_ROLLING_FEATURES), names(tables.ATHLETE_PREDICTIONS)
@@ -411,13 +409,7 @@ def test_airflow_backfill_equals_daily_runs_and_triggers_inference(
     assert [r[0] for r in services.runs(INFERENCE_DAG)] == ["asset_triggered"]
     last = BACKFILL_DAYS[-1]
     athletes = spark.table(features).where(f"feature_date = DATE'{last}'").count()
-    scored = table_rows(spark, predictions)
     assert spark.table(predictions).where(f"as_of_date = DATE'{last}'").count() == athletes * 4 > 0
-    # Re-running inference for that date with `airflow dags test` changes nothing.
-    predictions_before = current_version(spark, predictions)
-    af.dags_test(airflow_home, INFERENCE_DAG, last)
-    assert table_rows(spark, predictions) == scored
-    assert_no_row_changes_since(spark, predictions, predictions_before)
     # Checked last, so every check above runs. (One row used to differ here while bronze and
     # silver were equal: features followed only silver.sessions, not silver.races.)
     assert not feature_differences, f"{watched[-1]}: the backfill differs from daily runs in {feature_differences[:3]}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -31,3 +34,56 @@ def as_days(day: Any) -> np.ndarray:
     if np.any(np.isnat(out)):
         raise ValueError("session days must not contain missing values (NaT)")
     return out
+
+
+def as_numbers(values: Any) -> np.ndarray | float:
+    """Numbers as float64, missing (None, NaN, pd.NA) as NaN: a float for a scalar, else an array.
+
+    A pandas Series is read with ``pd.to_numeric(errors="coerce")`` (an unparseable entry is NaN,
+    as a table column with a stray value would be); a scalar must be a number or None.
+    """
+    if isinstance(values, pd.Series):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if values is None:
+        return math.nan
+    return maybe_scalar(np.asarray(values, dtype=np.float64))
+
+
+def calendar_days(values: Any) -> np.ndarray:
+    """Calendar days (``datetime64[D]``, NaT where missing) of dates, datetimes or ISO strings.
+
+    Works on one value (a 0-d array) and on arrays / pandas Series alike. A timezone-aware
+    datetime or ISO string with an offset counts as its UTC day; a naive one as its own day.
+    """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if isinstance(values, pd.Series):
+        values = values.to_numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[D]")
+    try:
+        # Fast path for dates, naive datetimes, None and ISO dates. numpy warns on (deprecated)
+        # offsets in strings and raises on aware datetimes: those go one by one below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return arr.astype("datetime64[D]")
+    except (ValueError, TypeError, DeprecationWarning, UserWarning):
+        pass
+    days = [_calendar_day(v) for v in arr.reshape(-1)]
+    return np.array(days, dtype="datetime64[D]").reshape(arr.shape)
+
+
+def _calendar_day(value: Any) -> np.datetime64:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return np.datetime64("NaT", "D")
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{str(value)!r} is not an ISO-8601 date or date-time (e.g. 2025-01-12)") from None
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return np.datetime64(value, "D")

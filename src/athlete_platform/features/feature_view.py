@@ -9,6 +9,10 @@ construction time unless a version is pinned, so every read of one view is consi
 Rows returned carry ``athlete_id`` plus :data:`~athlete_platform.features.rolling.FEATURE_COLUMNS`
 (``feature_date`` and the features); the lineage columns ``computed_at`` and ``_run_id`` are
 not features and are left out.
+
+Online, as in Hopsworks, the same view answers ``get_feature_vector`` / ``get_feature_vectors``
+(inherited from :class:`~athlete_platform.features.online_view.OnlineFeatureView`, which the
+serving API uses on its own: it needs no Spark session).
 """
 
 from __future__ import annotations
@@ -17,37 +21,44 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from athlete_platform.errors import SetupError
+from athlete_platform.features.online_view import ATHLETE_KEY, FEATURE_DATE, OnlineFeatureView, OnlineRows
 from athlete_platform.features.rolling import FEATURE_COLUMNS
 from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES, TableNames
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-#: Entity key of the feature table.
-ATHLETE_KEY = "athlete_id"
-#: Column naming the calendar day a feature row describes (end of that day).
-FEATURE_DATE = "feature_date"
+# ATHLETE_KEY (the entity key) and FEATURE_DATE (the calendar day a feature row describes, end
+# of that day) are named once, in online_view, for the offline and the online reads.
 
 _JOIN_KEY = "_fv_athlete_id"
 _JOIN_DAY = "_fv_feature_day"
 _RANK = "_fv_rank"
 
 
-class FeatureView:
-    """Read-only view of the athlete rolling features at one Delta version of the table."""
+class FeatureView(OnlineFeatureView):
+    """Read-only view of the athlete rolling features at one Delta version of the table.
 
-    def __init__(self, spark: SparkSession, names: TableNames, version: int | None = None) -> None:
+    Offline reads use Spark; the online vector methods (``get_feature_vector[s]``) read the
+    online store given as ``store`` here or per call, as :class:`OnlineFeatureView` does.
+    """
+
+    def __init__(
+        self, spark: SparkSession, names: TableNames, version: int | None = None, store: OnlineRows | None = None
+    ) -> None:
         """Open the view on ``names(ATHLETE_ROLLING_FEATURES)``.
 
         Args:
             spark: The platform's Spark session.
             names: Table names of the configured catalog.
             version: Delta version to read (time travel); None pins the latest version now.
+            store: The online store for ``get_feature_vector[s]`` (or pass it per call).
 
         Raises:
             SetupError: the feature table does not exist yet.
             ValueError: ``version`` is negative or newer than the table's latest version.
         """
+        super().__init__(store)
         self._spark = spark
         self.table_name = names(ATHLETE_ROLLING_FEATURES)
         latest = self._latest_version()

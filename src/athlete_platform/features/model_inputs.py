@@ -2,7 +2,10 @@
 
 Both pipelines build a frame with the feature-store row of the as-of day, the athlete's
 profile, the race distance and the athlete's latest race before it; `model_inputs` turns
-that into the model's columns, so training and serving cannot drift apart.
+that into the model's columns, so training and serving cannot drift apart. The derived inputs
+(`log_distance_m`, `age_years`, the baselines, `days_since_prev_race`, `base_log_pace`,
+`sex_male`) are on-demand transformations (`features.on_demand`): the same functions build a
+training row, a batch scoring row and an online feature vector (`features.online_view`).
 
 Target: log pace, `log(finish_time_s / distance_m)`, learnt as a *residual* over a baseline
 (`base_log_pace`: the mean of the VDOT and Riegel log paces where they exist, else the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from athlete_platform.domain import physiology
+from athlete_platform.features import on_demand
 
 FEATURE_STORE_INPUTS = (
     "atl",
@@ -56,71 +59,34 @@ MODEL_INPUTS: tuple[str, ...] = (
     "days_since_prev_race",
     "base_log_pace",
 )
-# A last-resort base pace (5:00 min/km) when an athlete has no race and no recent run.
-FALLBACK_PACE_S_PER_M = 0.3
+# The athlete's latest race on or before the features' day (training: strictly before race day).
+PREVIOUS_RACE_COLUMNS = ("prev_race_date", "prev_distance_m", "prev_finish_time_s")
+#: What the model reads from an athlete's stored row (feature store + profile + last race): an
+#: online-store row must hold these names for `OnlineFeatureView` to build the vector.
+STORED_INPUTS = (*FEATURE_STORE_INPUTS, *ATHLETE_INPUTS, "sex", "birth_date", *PREVIOUS_RACE_COLUMNS)
+#: The request parameters of the ODTs and the frame columns that carry them in training rows
+#: (the race) and batch scoring rows (each standard distance, a race the day after the features).
+FRAME_REQUEST_COLUMNS = {"race_distance_m": "distance_m", "race_date": "event_date"}
+#: Batch scoring predicts a race this many days after the features' day (`event_date`); an
+#: online request without `race_date` gets the same day, so it equals the batch row.
+RACE_DAYS_AFTER_FEATURE_DATE = 1
 # What `model_inputs` needs in its input frame.
-REQUIRED_COLUMNS = (
-    "distance_m",
-    "event_date",
-    *FEATURE_STORE_INPUTS,
-    *ATHLETE_INPUTS,
-    "sex",
-    "birth_date",
-    "prev_race_date",
-    "prev_distance_m",
-    "prev_finish_time_s",
-)
-
-
-def vdot_baseline_time_s(vdot_best_90d: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
-    """Daniels equivalent time for the distance at the best recent VDOT (NaN without one)."""
-    return np.asarray(physiology.daniels_time_s(np.asarray(vdot_best_90d, float), np.asarray(distance_m, float)), float)
-
-
-def riegel_baseline_time_s(prev_time_s: np.ndarray, prev_distance_m: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
-    """Riegel from the athlete's latest earlier race (NaN without one)."""
-    return np.asarray(
-        physiology.riegel_time_s(
-            np.asarray(prev_time_s, float), np.asarray(prev_distance_m, float), np.asarray(distance_m, float)
-        ),
-        float,
-    )
+REQUIRED_COLUMNS = (*FRAME_REQUEST_COLUMNS.values(), *STORED_INPUTS)
 
 
 def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's input columns (float64, in MODEL_INPUTS order) for each row of `frame`."""
+    """The model's input columns (float64, in MODEL_INPUTS order) for each row of `frame`.
+
+    Stored columns are read as numbers; the rest are on-demand transformations computed on the
+    frame's columns, with the request parameters taken from `FRAME_REQUEST_COLUMNS`.
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"model_inputs needs columns {missing}")
-    distance = frame["distance_m"].to_numpy(float)
-    event = pd.to_datetime(frame["event_date"])
-    out = pd.DataFrame(index=frame.index)
-    out["distance_m"] = distance
-    out["log_distance_m"] = np.log(distance)
-    for column in (*FEATURE_STORE_INPUTS, *ATHLETE_INPUTS):
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    out["sex_male"] = (frame["sex"] == "M").astype(float)
-    out["age_years"] = ((event - pd.to_datetime(frame["birth_date"])).dt.days / 365.25).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["vdot_log_pace"] = np.log(vdot_baseline_time_s(frame["vdot_best_90d"], distance) / distance)
-        riegel = riegel_baseline_time_s(frame["prev_finish_time_s"], frame["prev_distance_m"], distance)
-        out["riegel_log_pace"] = np.log(riegel / distance)
-    out["days_since_prev_race"] = (event - pd.to_datetime(frame["prev_race_date"])).dt.days.astype(float)
-    out["base_log_pace"] = base_log_pace(out)
-    return out[list(MODEL_INPUTS)].astype(float)
-
-
-def base_log_pace(inputs: pd.DataFrame) -> np.ndarray:
-    """Mean of the baselines' log paces; else log of recent training pace; else a fallback."""
-    baselines = inputs[["vdot_log_pace", "riegel_log_pace"]].to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        counts = np.isfinite(baselines).sum(axis=1)
-        mean = np.where(
-            counts > 0, np.nansum(np.where(np.isfinite(baselines), baselines, 0.0), axis=1) / counts, np.nan
-        )
-        training_pace = np.log(inputs["avg_pace_28d_s_per_km"].to_numpy(float) / 1000.0)
-    base = np.where(np.isfinite(mean), mean, training_pace)
-    return np.where(np.isfinite(base), base, np.log(FALLBACK_PACE_S_PER_M))
+    values = {**{c: frame[c] for c in frame.columns}, **{p: frame[c] for p, c in FRAME_REQUEST_COLUMNS.items()}}
+    return pd.DataFrame(on_demand.compute(MODEL_INPUTS, values), index=frame.index, columns=list(MODEL_INPUTS)).astype(
+        float
+    )
 
 
 def training_target(finish_time_s, distance_m, inputs: pd.DataFrame) -> np.ndarray:

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREDICTION_KEYS = ["athlete_id", "as_of_date", "race_distance_m"]
+# The columns of `scoring_rows` the executors get (the model's inputs are built from them there).
+SCORING_COLUMNS = list(dict.fromkeys(["athlete_id", "as_of_date", *mi.REQUIRED_COLUMNS]))
 SCORED_SCHEMA = "athlete_id string, as_of_date date, race_distance_m double, predicted_finish_time_s double"
 
 # Per Python worker: model file name -> loaded booster. Lives as long as the worker.
@@ -173,8 +175,7 @@ def score(spark: SparkSession, rows: DataFrame, model: ChampionModel, load_count
     shutil.copyfile(model.local_file, shipped)
     spark.sparkContext.addFile(str(shipped))
     body = functools.partial(score_batches, shipped_name=model.shipped_name, load_counter=load_counter)
-    needed = ["athlete_id", "as_of_date", *mi.REQUIRED_COLUMNS]
-    return rows.select(*dict.fromkeys(needed)).mapInPandas(body, SCORED_SCHEMA)
+    return rows.select(*SCORING_COLUMNS).mapInPandas(body, SCORED_SCHEMA)
 
 
 @dataclass(frozen=True)

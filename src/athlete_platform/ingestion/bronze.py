@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +47,7 @@ from athlete_platform.ingestion.landing import (
 from athlete_platform.ingestion.quarantine import quarantine_rows
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
-from athlete_platform.lakehouse.sql import sql_string_list
+from athlete_platform.lakehouse.sql import sql_escape, sql_string_list
 from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import (
     insert_missing,
@@ -59,6 +59,7 @@ from athlete_platform.lakehouse.writes import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from athlete_platform.lakehouse.tables import TableNames
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,47 @@ def read_staged_lines(spark: SparkSession, staging: Path) -> DataFrame:
     )
 
 
+# Columns that hold a landing path, per table (rewritten when the data folder moves).
+LANDING_PATH_COLUMNS = (
+    (tables.LANDING_FILES, "path"),
+    (tables.DEVICE_FILES, "path"),
+    (tables.SESSIONS_RAW, "_source_file"),
+    (tables.QUARANTINE, "source_file"),
+)
+
+
+def recorded_landing_root(app_paths: Iterable[str], device_paths: Iterable[str], current: str) -> str | None:
+    """The landing folder the manifests' paths were recorded under, when it is not `current`.
+
+    An app export is `<root>/app_export/<name>` (never in a subfolder), so its root is exact;
+    device files are `<root>/devices/...`, where `<root>` ends in `/landing` (the data folder's
+    landing folder) and the first `/landing/devices/` is taken."""
+    for path in app_paths:
+        root, sep, name = path.rpartition(f"/{APP_EXPORT_DIR}/")
+        if sep and "/" not in name:
+            return None if root == current else root
+    marker = f"/landing/{DEVICES_DIR}/"
+    for path in device_paths:
+        if marker in path:
+            root = path[: path.index(marker) + len("/landing")]
+            return None if root == current else root
+    return None
+
+
+def relocate_landing_paths(spark: SparkSession, names: TableNames, old_root: str, new_root: str) -> None:
+    """Rewrite every recorded landing path under `old_root` to `new_root` (one UPDATE per table)."""
+    old, new = sql_escape(old_root), sql_escape(new_root)
+    for table, column in LANDING_PATH_COLUMNS:
+        name = names(table)
+        if not spark.catalog.tableExists(name):
+            continue
+        spark.sql(
+            f"UPDATE {name} SET {column} = concat('{new}', substr({column}, {len(old_root) + 1})) "
+            f"WHERE {column} = '{old}' OR startswith({column}, '{old}/')"
+        )
+    log.warning("The data folder moved: bronze's landing paths under %s now name %s", old_root, new_root)
+
+
 def parse_new_device_files(landing: Path, known: list) -> list[tuple]:
     """Parse device files not seen before (by path, then by content hash) on the driver.
 
@@ -422,12 +464,17 @@ class BronzeStep(Step[BronzeInputs, BronzeOutputs, IngestCounts]):
             ensure_table(spark, ctx.names, t) for t in (tables.LANDING_FILES, tables.DEVICE_FILES)
         )
         seen = {row.path for row in spark.table(files_table).select("path").collect()}
+        known = spark.table(devices_table).select("sha256", "path", "status").collect()
+        old_root = recorded_landing_root(seen, [row.path for row in known], os.path.realpath(landing))
+        if old_root is not None:  # the data folder moved: its manifests follow (lakehouse.relocation)
+            relocate_landing_paths(spark, ctx.names, old_root, os.path.realpath(landing))
+            seen = {row.path for row in spark.table(files_table).select("path").collect()}
+            known = spark.table(devices_table).select("sha256", "path", "status").collect()
         staging = _staging_folder(ctx.settings.data_path)
         try:
             app_files = stage_new_app_exports(landing, seen, staging)
             lines = read_staged_lines(spark, staging) if app_files else None
             sizes = spark.createDataFrame(app_files, "path string, size_bytes bigint") if app_files else None
-            known = spark.table(devices_table).select("sha256", "path", "status").collect()
             device_rows = parse_new_device_files(landing, known)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from athlete_platform.config import CatalogSettings, Settings
 from athlete_platform.errors import CatalogServerError
+from athlete_platform.lakehouse.relocation import relocate_catalog
 from athlete_platform.lakehouse.runtime import Jars, java_executable
 
 SERVER_MAIN = "org.apache.derby.drda.NetworkServerControl"
@@ -48,6 +49,7 @@ class CatalogServer:
     state_dir: Path
     jars: Jars
     start_timeout_s: float = 60.0
+    warehouse_dir: Path | None = None  # where the tables' files live (for relocate_if_moved)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CatalogServer:
@@ -57,6 +59,7 @@ class CatalogServer:
             state_dir=settings.catalog_state_path,
             jars=Jars(settings.jars_path),
             start_timeout_s=settings.catalog.start_timeout_s,
+            warehouse_dir=settings.warehouse_path,
         )
 
     @property
@@ -190,6 +193,7 @@ class CatalogServer:
                 self.pid_file.unlink(missing_ok=True)
                 raise CatalogServerError(self._died(process.returncode))
             if self.is_answering():
+                self.relocate_if_moved()
                 return f"started on {self.address} (pid {process.pid}, state in {self.state_dir})"
             time.sleep(0.2)
         process.terminate()
@@ -197,6 +201,20 @@ class CatalogServer:
         raise CatalogServerError(
             f"The catalog server did not answer on {self.address} within {self.start_timeout_s:.0f} s. "
             f"See {self.log_file}; raise catalog.start_timeout_s if the machine is slow."
+        )
+
+    def relocate_if_moved(self) -> str | None:
+        """After a move of the data folder, point the catalog's locations at the new warehouse
+        (lakehouse.relocation); returns the old warehouse location when it did."""
+        if self.warehouse_dir is None:
+            return None
+        return relocate_catalog(
+            self.jars.derby_server_classpath() + [self.jars.derby_client()],
+            f"jdbc:derby://{self.host}:{self.port}/{DATABASE}",
+            self.warehouse_dir,
+            self.state_dir / DATABASE,
+            self.state_dir / "warehouse.txt",
+            java_executable(),
         )
 
     def stop(self, timeout_s: float = 30.0) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from athlete_platform.errors import PlatformError
+from athlete_platform.lakehouse.relocation import relocate_mlflow_store
 
 if TYPE_CHECKING:
     from athlete_platform.config import Settings
@@ -36,9 +37,11 @@ def configure_mlflow(settings: Settings) -> None:
     import mlflow
 
     settings.mlflow_path.mkdir(parents=True, exist_ok=True)
+    if not settings.mlflow.tracking_uri:  # our own SQLite store: follow a move of the data folder
+        relocate_mlflow_store(settings.mlflow_database_path, settings.mlflow_artifacts_path)
     mlflow.set_tracking_uri(settings.tracking_uri)
     if mlflow.get_experiment_by_name(settings.mlflow.experiment) is None:
-        artifacts = None if settings.mlflow.tracking_uri else (settings.mlflow_path / "artifacts").as_uri()
+        artifacts = None if settings.mlflow.tracking_uri else settings.mlflow_artifacts_path.as_uri()
         mlflow.create_experiment(settings.mlflow.experiment, artifact_location=artifacts)
     mlflow.set_experiment(settings.mlflow.experiment)
 

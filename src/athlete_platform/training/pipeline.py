@@ -29,6 +29,7 @@ import pandas as pd
 
 from athlete_platform.domain.distances import DISTANCE_NAMES, RACE_DISTANCES_M
 from athlete_platform.features import model_inputs as mi
+from athlete_platform.features import on_demand
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION, configure_mlflow, resolve_alias
 from athlete_platform.lakehouse.step import Step, StepContext
@@ -106,8 +107,8 @@ def evaluate(test: pd.DataFrame, predicted_s: np.ndarray) -> tuple[dict[str, flo
     """Model and baseline metrics on the rows where both baselines exist; per distance too."""
     actual = test["finish_time_s"].to_numpy(float)
     distance = test["distance_m"].to_numpy(float)
-    riegel = mi.riegel_baseline_time_s(test["prev_finish_time_s"], test["prev_distance_m"], distance)
-    vdot = mi.vdot_baseline_time_s(test["vdot_best_90d"], distance)
+    riegel = on_demand.riegel_projection_s(distance, test["prev_finish_time_s"], test["prev_distance_m"])
+    vdot = on_demand.vdot_projection_s(distance, test["vdot_best_90d"])
     common = np.isfinite(riegel) & np.isfinite(vdot)
     out: dict[str, float] = {"test_rows": float(len(test)), "test_rows_with_baselines": float(common.sum())}
     if not common.any():

@@ -1,0 +1,368 @@
+"""On-demand transformations (ODTs): features computed at request time, one definition for all.
+
+An ODT is a plain function whose parameters are its inputs, registered with the *kind* of each
+input and the name of its output:
+
+- **request parameters**: what the caller asks about (`race_distance_m`, `race_date`, `ts`);
+- **passed features**: values the caller measured or computed itself (`distance_done_m`,
+  `elapsed_s`, `current_hr`, `current_pace_s_per_km`);
+- **stored features**: columns of the athlete's feature-store row (offline: the Delta row of the
+  as-of day; online: the online-store row), profile and last race included;
+- **on-demand inputs**: outputs of other ODTs (evaluated first).
+
+Every function works on one request (Python scalars -> a float) AND on whole columns (numpy
+arrays / pandas Series -> a float64 array), so training rows, batch scoring rows and serving
+vectors all go through the same code: `model_inputs` calls `compute` on a frame's columns,
+`OnlineFeatureView.get_feature_vector` on one request's values. Missing values are NaN (the
+model's missing marker); dates may be dates, datetimes or ISO strings (a time counts as its
+UTC calendar day). Domain formulas (Riegel, Daniels, heart-rate reserve) live in
+`domain.physiology`; ODTs only pick and combine their inputs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from athlete_platform.domain import physiology
+from athlete_platform.domain.arrays import as_numbers, calendar_days, maybe_scalar
+from athlete_platform.errors import PlatformError
+
+REQUEST, PASSED, STORED, ON_DEMAND = "request parameter", "passed feature", "stored feature", "on-demand feature"
+
+#: A last-resort base pace (5:00 min/km) when an athlete has no race and no recent run.
+FALLBACK_PACE_S_PER_M = 0.3
+DAYS_PER_YEAR = 365.25
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """One on-demand transformation: `fn(**inputs) -> name`, with each input's kind declared.
+
+    The declared inputs must be exactly `fn`'s parameters (checked here), so the declaration
+    cannot drift from the code.
+    """
+
+    name: str  # the output's name (a model input or a feature of a response)
+    fn: Callable[..., Any]
+    request: tuple[str, ...] = ()
+    passed: tuple[str, ...] = ()
+    stored: tuple[str, ...] = ()
+    on_demand: tuple[str, ...] = ()
+    unit: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        params = tuple(inspect.signature(self.fn).parameters)
+        if sorted(params) != sorted(self.inputs) or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"ODT {self.name}: declared inputs {self.inputs} are not {self.fn.__name__}{params}")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (*self.request, *self.passed, *self.stored, *self.on_demand)
+
+    def kind(self, input_name: str) -> str:
+        for kind, names in ((REQUEST, self.request), (PASSED, self.passed), (STORED, self.stored)):
+            if input_name in names:
+                return kind
+        return ON_DEMAND
+
+    def __call__(self, **values: Any) -> Any:
+        return self.fn(**{name: values[name] for name in self.inputs})
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON-able description (for exported models and docs)."""
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "description": self.description,
+            "request_parameters": list(self.request),
+            "passed_features": list(self.passed),
+            "stored_features": list(self.stored),
+            "on_demand_features": list(self.on_demand),
+        }
+
+
+class MissingInput(PlatformError):
+    """An input an ODT needs is not among the values given (`name`, its `kind`, `needed_by`)."""
+
+    def __init__(self, name: str, kind: str, needed_by: str) -> None:
+        super().__init__(f"{kind} {name!r} is needed by the on-demand feature {needed_by!r} but was not given")
+        self.name, self.kind, self.needed_by = name, kind, needed_by
+
+
+# --- the transformations (scalars or arrays in, a float or a float64 array out) ------------
+
+
+def _out(values: Any) -> np.ndarray | float:
+    return maybe_scalar(np.asarray(values, dtype=np.float64))
+
+
+def _arr(values: Any) -> np.ndarray:
+    """Numbers as a float64 array (0-d for a scalar, so arithmetic follows numpy's rules: x/0 is inf/NaN)."""
+    return np.asarray(as_numbers(values), dtype=np.float64)
+
+
+def _days_between(later: Any, earlier: Any) -> np.ndarray | float:
+    """Whole calendar days from `earlier` to `later` (NaN where either is missing)."""
+    return _out((calendar_days(later) - calendar_days(earlier)) / np.timedelta64(1, "D"))
+
+
+def distance_m(race_distance_m: Any) -> np.ndarray | float:
+    return _out(_arr(race_distance_m))
+
+
+def log_distance_m(race_distance_m: Any) -> np.ndarray | float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.log(_arr(race_distance_m)))
+
+
+def sex_male(sex: Any) -> np.ndarray | float:
+    return _out(np.asarray(sex, dtype=object) == "M")
+
+
+def age_years(race_date: Any, birth_date: Any) -> np.ndarray | float:
+    return _out(_days_between(race_date, birth_date) / DAYS_PER_YEAR)
+
+
+def days_since_prev_race(race_date: Any, prev_race_date: Any) -> np.ndarray | float:
+    return _days_between(race_date, prev_race_date)
+
+
+def days_to_race(race_date: Any, ts: Any) -> np.ndarray | float:
+    return _days_between(race_date, ts)
+
+
+def vdot_projection_s(race_distance_m: Any, vdot_best_90d: Any) -> np.ndarray | float:
+    return _out(physiology.daniels_time_s(_arr(vdot_best_90d), _arr(race_distance_m)))
+
+
+def riegel_projection_s(race_distance_m: Any, prev_finish_time_s: Any, prev_distance_m: Any) -> np.ndarray | float:
+    return _out(physiology.riegel_time_s(_arr(prev_finish_time_s), _arr(prev_distance_m), _arr(race_distance_m)))
+
+
+def vdot_log_pace(race_distance_m: Any, vdot_projection_s: Any) -> np.ndarray | float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.log(np.asarray(vdot_projection_s, float) / _arr(race_distance_m)))
+
+
+def riegel_log_pace(race_distance_m: Any, riegel_projection_s: Any) -> np.ndarray | float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.log(np.asarray(riegel_projection_s, float) / _arr(race_distance_m)))
+
+
+def base_log_pace(avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pace: Any) -> np.ndarray | float:
+    """Mean of the baselines' log paces; else log of recent training pace; else a fallback."""
+    vdot, riegel = np.asarray(vdot_log_pace, float), np.asarray(riegel_log_pace, float)
+    has_vdot, has_riegel = np.isfinite(vdot), np.isfinite(riegel)
+    counts = has_vdot.astype(int) + has_riegel.astype(int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(has_vdot, vdot, 0.0) + np.where(has_riegel, riegel, 0.0)
+        mean = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+        training_pace = np.log(_arr(avg_pace_28d_s_per_km) / 1000.0)
+    base = np.where(np.isfinite(mean), mean, training_pace)
+    return _out(np.where(np.isfinite(base), base, np.log(FALLBACK_PACE_S_PER_M)))
+
+
+def fraction_done(race_distance_m: Any, distance_done_m: Any) -> np.ndarray | float:
+    """Share of the race covered, in [0, 1]; a watch that measures long (GPS) counts as done."""
+    race, done = _arr(race_distance_m), _arr(distance_done_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.minimum(done / race, 1.0)
+    return _out(np.where((race > 0) & (done >= 0), fraction, np.nan))
+
+
+def pace_ratio_28d(current_pace_s_per_km: Any, avg_pace_28d_s_per_km: Any) -> np.ndarray | float:
+    """Current pace over the athlete's 28-day average pace (above 1: slower than usual)."""
+    current, usual = _arr(current_pace_s_per_km), _arr(avg_pace_28d_s_per_km)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where((current > 0) & (usual > 0), current / usual, np.nan))
+
+
+def hr_reserve_fraction(current_hr: Any, hr_rest: Any, hr_max: Any) -> np.ndarray | float:
+    return _out(physiology.hr_reserve_fraction(_arr(current_hr), _arr(hr_rest), _arr(hr_max)))
+
+
+def even_pace_finish_s(elapsed_s: Any, fraction_done: Any) -> np.ndarray | float:
+    """Finish time if the rest of the race goes at the pace so far (the live model's baseline)."""
+    elapsed, fraction = _arr(elapsed_s), np.asarray(fraction_done, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where((fraction > 0) & (elapsed >= 0), elapsed / fraction, np.nan))
+
+
+#: Every ODT, in an order where each one's on-demand inputs come before it.
+ON_DEMAND_TRANSFORMATIONS: tuple[OnDemand, ...] = (
+    OnDemand("distance_m", distance_m, request=("race_distance_m",), unit="m", description="race distance"),
+    OnDemand("log_distance_m", log_distance_m, request=("race_distance_m",), unit="log m"),
+    OnDemand("sex_male", sex_male, stored=("sex",), unit="0/1", description="1 for sex 'M', else 0"),
+    OnDemand(
+        "age_years",
+        age_years,
+        request=("race_date",),
+        stored=("birth_date",),
+        unit="years",
+        description="age on race day: days since birth / 365.25",
+    ),
+    OnDemand(
+        "days_since_prev_race",
+        days_since_prev_race,
+        request=("race_date",),
+        stored=("prev_race_date",),
+        unit="days",
+        description="days from the athlete's last race to race day; NaN without one",
+    ),
+    OnDemand(
+        "days_to_race",
+        days_to_race,
+        request=("race_date", "ts"),
+        unit="days",
+        description="calendar days from the request time's UTC day to race day",
+    ),
+    OnDemand(
+        "vdot_projection_s",
+        vdot_projection_s,
+        request=("race_distance_m",),
+        stored=("vdot_best_90d",),
+        unit="s",
+        description="Daniels equivalent time at the best VDOT of the last 90 days; NaN without one",
+    ),
+    OnDemand(
+        "riegel_projection_s",
+        riegel_projection_s,
+        request=("race_distance_m",),
+        stored=("prev_finish_time_s", "prev_distance_m"),
+        unit="s",
+        description="Riegel projection of the last race to the race distance; NaN without one",
+    ),
+    OnDemand(
+        "vdot_log_pace",
+        vdot_log_pace,
+        request=("race_distance_m",),
+        on_demand=("vdot_projection_s",),
+        unit="log s/m",
+    ),
+    OnDemand(
+        "riegel_log_pace",
+        riegel_log_pace,
+        request=("race_distance_m",),
+        on_demand=("riegel_projection_s",),
+        unit="log s/m",
+    ),
+    OnDemand(
+        "base_log_pace",
+        base_log_pace,
+        stored=("avg_pace_28d_s_per_km",),
+        on_demand=("vdot_log_pace", "riegel_log_pace"),
+        unit="log s/m",
+        description="mean of the VDOT and Riegel log paces; else the 28-day training pace; else 5:00 min/km",
+    ),
+    OnDemand(
+        "fraction_done",
+        fraction_done,
+        request=("race_distance_m",),
+        passed=("distance_done_m",),
+        unit="0..1",
+        description="distance done / race distance, capped at 1",
+    ),
+    OnDemand(
+        "pace_ratio_28d",
+        pace_ratio_28d,
+        passed=("current_pace_s_per_km",),
+        stored=("avg_pace_28d_s_per_km",),
+        unit="ratio",
+        description="current pace / 28-day average pace (above 1 = slower than usual)",
+    ),
+    OnDemand(
+        "hr_reserve_fraction",
+        hr_reserve_fraction,
+        passed=("current_hr",),
+        stored=("hr_rest", "hr_max"),
+        unit="0..1",
+        description="(current_hr - hr_rest) / (hr_max - hr_rest); NaN without heart rate",
+    ),
+    OnDemand(
+        "even_pace_finish_s",
+        even_pace_finish_s,
+        passed=("elapsed_s",),
+        on_demand=("fraction_done",),
+        unit="s",
+        description="elapsed_s / fraction_done: the finish time at the pace so far",
+    ),
+)
+REGISTRY: dict[str, OnDemand] = {t.name: t for t in ON_DEMAND_TRANSFORMATIONS}
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What a set of features reads, by kind (transitively through on-demand inputs)."""
+
+    request: frozenset[str]
+    passed: frozenset[str]
+    stored: frozenset[str]
+    on_demand: frozenset[str]
+
+
+def dependencies(names: Iterable[str]) -> Dependencies:
+    """The inputs of `names` by kind; a name that is not an ODT output counts as stored."""
+    found: dict[str, set[str]] = {REQUEST: set(), PASSED: set(), STORED: set(), ON_DEMAND: set()}
+
+    def visit(name: str) -> None:
+        odt = REGISTRY.get(name)
+        if odt is None:
+            found[STORED].add(name)
+            return
+        if name in found[ON_DEMAND]:
+            return
+        found[ON_DEMAND].add(name)
+        found[REQUEST].update(odt.request)
+        found[PASSED].update(odt.passed)
+        found[STORED].update(odt.stored)
+        for inner in odt.on_demand:
+            visit(inner)
+
+    for name in names:
+        visit(name)
+    return Dependencies(*(frozenset(found[k]) for k in (REQUEST, PASSED, STORED, ON_DEMAND)))
+
+
+def metadata(names: Iterable[str]) -> list[dict[str, Any]]:
+    """The metadata of every ODT `names` need, in evaluation order (for an exported model)."""
+    needed = dependencies(names).on_demand
+    return [t.metadata() for t in ON_DEMAND_TRANSFORMATIONS if t.name in needed]
+
+
+def compute(names: Iterable[str], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each of `names` from `values`: an ODT output is computed (after the ODTs it needs), any
+    other name is `values[name]` read as a number. Scalars in -> floats out; columns in -> arrays.
+
+    Raises:
+        MissingInput: an input (or a non-ODT name) is not in `values`.
+    """
+    done: dict[str, Any] = {}
+
+    def get(name: str, needed_by: str) -> Any:
+        if name in done:
+            return done[name]
+        odt = REGISTRY.get(name)
+        if odt is None:
+            if name not in values:
+                raise MissingInput(name, STORED, needed_by)
+            result = as_numbers(values[name])
+        else:
+            kwargs = {}
+            for inner in odt.inputs:
+                if inner in odt.on_demand:
+                    kwargs[inner] = get(inner, name)
+                elif inner in values:
+                    kwargs[inner] = values[inner]
+                else:
+                    raise MissingInput(inner, odt.kind(inner), name)
+            result = odt.fn(**kwargs)
+        done[name] = result
+        return result
+
+    return {name: get(name, name) for name in names}
