@@ -245,7 +245,8 @@ class IntradayWriter:
             bases.update(self.latest_feature_rows(missing))
         for athlete in by_athlete:
             if athlete not in bases:
-                first = min(date.fromisoformat(e["session_date"]) for e in by_athlete[athlete])
+                streamed = [s.session_date for s in intraday.read_state(stored.get(athlete)).values()]
+                first = date.fromisoformat(min([e["session_date"] for e in by_athlete[athlete]] + streamed))
                 bases[athlete] = intraday.BatchBase.before_first_session(first)
         return bases
 
