@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from tools.relocate_venv import relocate
 
-from athlete_platform.ingestion.bronze import recorded_landing_root
 from athlete_platform.lakehouse.relocation import (
     catalog_statements,
     moved_prefix,
@@ -48,16 +47,6 @@ def test_warehouse_uri_is_read_from_ij_output():
     output = "ij> SELECT ...;\n1\n-----\nfile:/a/data/warehouse   \n\n1 row selected\n"
     assert warehouse_uri(output) == "file:/a/data/warehouse"
     assert warehouse_uri("0 rows selected") is None
-
-
-def test_recorded_landing_root():
-    current = "/b/data/landing"
-    assert recorded_landing_root(["/a/data/landing/app_export/x.jsonl"], [], current) == "/a/data/landing"
-    assert recorded_landing_root(["/b/data/landing/app_export/x.jsonl"], [], current) is None
-    # A device file in an athlete folder (any depth) gives its root too.
-    devices = ["/a/data/landing/devices/ath_0001/run.fit"]
-    assert recorded_landing_root([], devices, current) == "/a/data/landing"
-    assert recorded_landing_root([], [], current) is None
 
 
 def _script(venv_dir: Path, name: str, body: str) -> Path:

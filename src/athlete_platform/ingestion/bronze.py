@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -278,6 +278,8 @@ def read_staged_lines(spark: SparkSession, staging: Path) -> DataFrame:
     )
 
 
+# Where bronze remembers the landing folder it last ran with (under the data folder).
+LANDING_ROOT_MARKER = "bronze_landing_root.txt"
 # Columns that hold a landing path, per table (rewritten when the data folder moves).
 LANDING_PATH_COLUMNS = (
     (tables.LANDING_FILES, "path"),
@@ -287,22 +289,21 @@ LANDING_PATH_COLUMNS = (
 )
 
 
-def recorded_landing_root(app_paths: Iterable[str], device_paths: Iterable[str], current: str) -> str | None:
-    """The landing folder the manifests' paths were recorded under, when it is not `current`.
+def follow_moved_landing(spark: SparkSession, names: TableNames, data_path: Path, landing: Path) -> bool:
+    """When the data folder moved since bronze last ran, rewrite the manifests' paths to the new
+    landing folder (so no file is read twice); True when it did.
 
-    An app export is `<root>/app_export/<name>` (never in a subfolder), so its root is exact;
-    device files are `<root>/devices/...`, where `<root>` ends in `/landing` (the data folder's
-    landing folder) and the first `/landing/devices/` is taken."""
-    for path in app_paths:
-        root, sep, name = path.rpartition(f"/{APP_EXPORT_DIR}/")
-        if sep and "/" not in name:
-            return None if root == current else root
-    marker = f"/landing/{DEVICES_DIR}/"
-    for path in device_paths:
-        if marker in path:
-            root = path[: path.index(marker) + len("/landing")]
-            return None if root == current else root
-    return None
+    `<data>/LANDING_ROOT_MARKER` holds the landing folder bronze last ran with: it moves with
+    the data folder, so after a move it names the old place. A data folder without it (new, or
+    from before this rule) only gets it written."""
+    marker, current = data_path / LANDING_ROOT_MARKER, os.path.realpath(landing)
+    recorded = marker.read_text() if marker.is_file() else None
+    moved = recorded is not None and recorded != current
+    if moved:
+        relocate_landing_paths(spark, names, recorded, current)
+    if recorded != current:
+        marker.write_text(current)
+    return moved
 
 
 def relocate_landing_paths(spark: SparkSession, names: TableNames, old_root: str, new_root: str) -> None:
@@ -464,12 +465,9 @@ class BronzeStep(Step[BronzeInputs, BronzeOutputs, IngestCounts]):
             ensure_table(spark, ctx.names, t) for t in (tables.LANDING_FILES, tables.DEVICE_FILES)
         )
         seen = {row.path for row in spark.table(files_table).select("path").collect()}
-        known = spark.table(devices_table).select("sha256", "path", "status").collect()
-        old_root = recorded_landing_root(seen, [row.path for row in known], os.path.realpath(landing))
-        if old_root is not None:  # the data folder moved: its manifests follow (lakehouse.relocation)
-            relocate_landing_paths(spark, ctx.names, old_root, os.path.realpath(landing))
+        if follow_moved_landing(spark, ctx.names, ctx.settings.data_path, landing):
             seen = {row.path for row in spark.table(files_table).select("path").collect()}
-            known = spark.table(devices_table).select("sha256", "path", "status").collect()
+        known = spark.table(devices_table).select("sha256", "path", "status").collect()
         staging = _staging_folder(ctx.settings.data_path)
         try:
             app_files = stage_new_app_exports(landing, seen, staging)

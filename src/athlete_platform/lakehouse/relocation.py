@@ -11,7 +11,8 @@ it is used from the new place, by rewriting the old folder prefix to the new one
   experiments, runs, logged models and model versions under `<data>/mlflow/artifacts`, and
   the `artifact_path` line of each model's MLmodel file. Checked by `configure_mlflow`.
 - bronze's landing manifests record each file's path under `<data>/landing`: see
-  `ingestion.bronze` (checked at each bronze run, rewritten with a Delta UPDATE).
+  `ingestion.bronze.follow_moved_landing` (checked at each bronze run against the landing folder
+  it last ran with, `<data>/bronze_landing_root.txt`; rewritten with a Delta UPDATE).
 
 Only a prefix that is the old folder itself or ends at a `/` is rewritten, so `/a/data2` is
 never taken for `/a/data`. A server on another host (`catalog.host` not loopback) and an
