@@ -48,9 +48,11 @@ run: setup
 	$(BIN)/athlete-platform init
 	$(BIN)/athlete-platform run
 
+# Two workers (pytest-xdist), each with its own catalog server, Spark session and temp data
+# folder; a module stays on one worker (`--dist loadscope`), so module fixtures are built once.
 test: setup redis
 	$(BIN)/ruff check src tests jobs dags bench tools
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadscope
 
 # Unit tests only: pure logic and transforms on tiny in-memory DataFrames; no catalog server,
 # no Airflow scheduler, no cluster (under 3 minutes).
@@ -60,7 +62,7 @@ unit: setup redis
 # The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;
 # ends with a ledger table (scenario, runs, faults, rows lost, rows duplicated, crashes, time).
 reliability: setup
-	$(BIN)/pytest -m "reliability or reliability_slow"
+	$(BIN)/pytest -m "reliability or reliability_slow"  # serial: the ledger is printed by this process
 
 lint: setup
 	$(BIN)/ruff check src tests jobs dags bench tools
