@@ -165,6 +165,17 @@ def pytest_addoption(parser):
 LONGEST_MODULE = "tests.integration.test_training_inference"
 
 
+#: Whether this run has integration tests (then every test shares the catalog-backed session).
+NEEDS_CATALOG = pytest.StashKey[bool]()
+
+
+def pytest_collection_finish(session):
+    """A run with integration tests gives unit tests the catalog-backed session too: a plain
+    session started first (e.g. an xdist worker that begins with unit modules) would own the JVM,
+    launched without the catalog's jars, and no catalog-backed session could follow it."""
+    session.config.stash[NEEDS_CATALOG] = any(item.get_closest_marker("integration") for item in session.items)
+
+
 def pytest_collection_modifyitems(config, items):
     modules = list(dict.fromkeys(item.module.__name__ for item in items))
     if config.getoption("--reverse-modules"):

@@ -13,10 +13,14 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def local_spark():
-    """The active session if there is one (the integration fixture's, in a full run), else a
-    plain local one. Never stopped here: the integration `spark` fixture may own the session,
-    and it stops a plain one itself before building the catalog-backed one."""
+def local_spark(request):
+    """In a run with integration tests, the shared catalog-backed session (one JVM per run, see
+    the root conftest's `pytest_collection_finish`); else (`make unit`) the active session or a
+    plain local one. Never stopped here."""
+    from tests.conftest import NEEDS_CATALOG
+
+    if request.config.stash.get(NEEDS_CATALOG, False):
+        return request.getfixturevalue("spark")
     # Python workers (applyInPandas) must run this venv's interpreter.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
