@@ -17,6 +17,7 @@ WORKDIR /opt/athlete-platform
 #    placeholder package below is replaced by the real one in step 2.
 COPY pyproject.toml constraints.txt Makefile README.md ./
 COPY conf/jars.pom.xml conf/
+COPY tools/relocate_venv.py tools/
 COPY java/ java/
 RUN mkdir -p src/athlete_platform \
     && touch src/athlete_platform/__init__.py \

@@ -616,3 +616,24 @@ def test_dockerignore_keeps_local_state_out(path):
 )
 def test_dockerignore_keeps_the_project_in(path):
     assert not ignored_by_docker(path)
+
+
+def files_make_setup_runs() -> set[str]:
+    """Repo files the recipes of `make setup`'s chain run (scripts under tools/, sources under java/)."""
+    makefile = (HOME / "Makefile").read_text()
+    return set(re.findall(r"\b((?:tools|java)/[\w./-]+\.(?:py|sh|java))\b", makefile))
+
+
+def test_the_first_make_setup_in_the_image_has_every_file_it_runs():
+    """The dependency layer copies only what `make setup` reads; a script it runs but the layer
+    lacks fails the image build (as tools/relocate_venv.py once would have)."""
+    instructions = dockerfile_instructions()
+    first_setup = next(i for i, (op, args) in enumerate(instructions) if op == "RUN" and "make setup" in args)
+    copied = [args.split()[:-1] for op, args in instructions[:first_setup] if op == "COPY"]
+    sources = {PurePosixPath(src) for group in copied for src in group}
+    needed = files_make_setup_runs()
+    assert needed, "the Makefile's set-up recipes name no repo file: the pattern above is stale"
+    for path in sorted(needed):
+        if path.startswith("tools/ensure_redis"):  # `make redis`: a test/unit prerequisite, not setup's
+            continue
+        assert any(PurePosixPath(path) == s or s in PurePosixPath(path).parents for s in sources), path
