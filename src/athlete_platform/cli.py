@@ -176,6 +176,20 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ab_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Per serving variant: requests, races scored, MAPE with its interval, and which one wins."""
+    from athlete_platform.lakehouse.spark import build_spark
+    from athlete_platform.lakehouse.tables import TableNames
+    from athlete_platform.reporting.ab_report import build_ab_report
+
+    if args.horizon_days < 1:
+        raise ConfigError(f"--horizon-days must be a whole number of days >= 1, not {args.horizon_days}.")
+    spark = build_spark(settings, master=args.master)
+    report = build_ab_report(spark, TableNames.from_settings(settings.catalog), args.horizon_days)
+    print("\n".join(report.lines()))
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -268,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="process every event posted so far, then stop",
     )
     stream.set_defaults(handler=_stream)
+
+    ab = sub.add_parser(
+        "ab-report",
+        help="score each serving variant's logged race predictions on the races that followed (MAPE, 95 % "
+        "interval, winner); run flush-inference-log first",
+    )
+    ab.add_argument(
+        "--horizon-days", type=int, default=28, help="a prediction counts for races up to this many days on (28)"
+    )
+    ab.set_defaults(handler=_ab_report)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")
