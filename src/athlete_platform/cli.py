@@ -190,6 +190,17 @@ def _ab_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _export_model(args: argparse.Namespace, settings: Settings) -> int:
+    """A registered model version -> a folder the embedded predictor loads (no Spark)."""
+    from pathlib import Path
+
+    from athlete_platform.inference.export import export_model
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    print(export_model(settings, args.model, args.alias, Path(args.out)).summary())
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -292,6 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--horizon-days", type=int, default=28, help="a prediction counts for races up to this many days on (28)"
     )
     ab.set_defaults(handler=_ab_report)
+
+    export = sub.add_parser(
+        "export-model",
+        help="write a registered model version (by alias) to a folder the embedded predictor loads in-process",
+    )
+    export.add_argument("--model", required=True, help="short model name, e.g. time_estimator")
+    export.add_argument("--alias", default="champion", help="registry alias to export (default champion)")
+    export.add_argument("--out", required=True, help="the folder to write (replaced atomically)")
+    export.set_defaults(handler=_export_model)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")

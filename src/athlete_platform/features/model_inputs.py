@@ -18,6 +18,9 @@ The prediction is `exp(base_log_pace + model_output) * distance_m`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -94,10 +97,14 @@ def training_target(finish_time_s, distance_m, inputs: pd.DataFrame) -> np.ndarr
     return target_log_pace(finish_time_s, distance_m) - inputs["base_log_pace"].to_numpy(float)
 
 
-def predicted_time_s(model_output, inputs: pd.DataFrame) -> np.ndarray:
-    """Finish time from the model's raw output (a residual on log pace)."""
-    log_pace = inputs["base_log_pace"].to_numpy(float) + np.asarray(model_output, float)
-    return time_from_log_pace(log_pace, inputs["distance_m"].to_numpy(float))
+def predicted_time_s(model_output, inputs: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+    """Finish time from the model's raw output (a residual on log pace).
+
+    `inputs` holds `base_log_pace` and `distance_m`: frame columns (batch) or one request's
+    floats (the embedded predictor, which gets a 0-d array back).
+    """
+    log_pace = np.asarray(inputs["base_log_pace"], float) + np.asarray(model_output, float)
+    return time_from_log_pace(log_pace, np.asarray(inputs["distance_m"], float))
 
 
 def target_log_pace(finish_time_s: np.ndarray, distance_m: np.ndarray) -> np.ndarray:

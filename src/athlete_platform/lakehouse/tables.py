@@ -378,6 +378,16 @@ ONLINE_INFERENCE_LOG = Table(
 
 TIME_ESTIMATOR = RegisteredModel("ml", "time_estimator")
 
+
+def registered_models() -> dict[str, RegisteredModel]:
+    """Every model declared in this module, by short name (`time_estimator`, ...).
+
+    Read from the module's constants, so a model declared above is found without a second list
+    to keep in step (`export-model --model NAME` resolves NAME here).
+    """
+    return {entry.name: entry for entry in globals().values() if isinstance(entry, RegisteredModel)}
+
+
 # landing -> bronze -> silver -> features, in pipeline order
 FEATURE_PIPELINE_TABLES = (
     SESSIONS_RAW,
