@@ -96,9 +96,11 @@ def _list_rules(splits: list[dict], distance_m: float, finish_time_s: float) -> 
 def split_results(races: pd.DataFrame) -> pd.DataFrame:
     """Pure: race records (RACE_RECORD_COLUMNS) -> one row per accepted split, one row per race
     whose splits are quarantined (with `reason` and `payload`), one row per race without splits."""
+    columns = [c.split()[0] for c in RESULT_SCHEMA.split(", ")]
+    empty = dict.fromkeys(columns)  # every column in every row: an absent string is None, never NaN
     rows: list[dict] = []
     for race in races.itertuples(index=False):
-        base = {"session_id": race.session_id, "athlete_id": race.athlete_id, "race_date": race.race_date}
+        base = {**empty, "session_id": race.session_id, "athlete_id": race.athlete_id, "race_date": race.race_date}
         try:
             record = json.loads(race.payload)
         except (TypeError, ValueError):  # bronze holds JSON objects only; a payload-less row has no splits
@@ -134,7 +136,6 @@ def split_results(races: pd.DataFrame) -> pd.DataFrame:
                     "status": ACCEPTED,
                 }
             )
-    columns = [c.split()[0] for c in RESULT_SCHEMA.split(", ")]
     out = pd.DataFrame(rows, columns=columns)
     out["km"] = out["km"].astype("Int64")
     for column in ("split_distance_m", "split_time_s", "split_avg_hr", "cumulative_distance_m", "cumulative_time_s"):

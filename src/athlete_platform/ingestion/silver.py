@@ -1,4 +1,4 @@
-"""Silver: typed, validated, deduplicated athletes, sessions and races.
+"""Silver: typed, validated, deduplicated athletes, sessions, races and race splits.
 
 Each run rebuilds the silver view of *all* bronze records and MERGEs it in. Every record is
 read field by field (`ingestion.fields`: nothing can fail a cast) and judged on its own; the
@@ -6,6 +6,8 @@ latest *valid* record per key wins, so a broken correction or profile update goe
 quarantine and the last valid version stays. Unchanged rows are not rewritten, late or
 corrected records update their rows. Rejected records go to bronze.quarantine with the name
 of every rule they break; Delta CHECK constraints on the silver tables back the rules up.
+A race's per-km splits come from its winning record (`ingestion.race_splits`); broken splits
+are quarantined on their own, the race stays.
 
 The transforms (`parse_*`, `latest_per_key`, `session_rule_failures`, `races_from_sessions`)
 are pure DataFrame -> DataFrame functions, composed by `silver_transform`; `SilverStep` does the I/O.
@@ -368,7 +370,7 @@ def _rejected(records: DataFrame, key: str) -> DataFrame:
 
 
 class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
-    """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races (+ quarantine)."""
+    """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races, silver.race_splits (+ quarantine)."""
 
     def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> SilverInputs:
         raw_table = ctx.names(tables.SESSIONS_RAW)
