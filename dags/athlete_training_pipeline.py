@@ -1,4 +1,5 @@
-"""Weekly: train the time estimator on everything up to {{ ds }}; promotion gate inside."""
+"""Weekly: train the time estimator on everything up to {{ ds }}, then the live pace coach (whose
+gate compares it with the time estimator champion, so it runs second); promotion gates inside."""
 
 from datetime import datetime
 
@@ -6,7 +7,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, Asset
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from athlete_platform.orchestration import DEFAULT_ARGS, MODEL_ASSET, submit_kwargs
+from athlete_platform.orchestration import DEFAULT_ARGS, LIVE_MODEL_ASSET, MODEL_ASSET, submit_kwargs
 
 with DAG(
     dag_id="athlete_training_pipeline",
@@ -18,4 +19,6 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["athlete-platform", "training-pipeline"],
 ) as dag:
-    SparkSubmitOperator(**submit_kwargs("train", "{{ ds }}"), outlets=[Asset(MODEL_ASSET)])
+    time_estimator = SparkSubmitOperator(**submit_kwargs("train", "{{ ds }}"), outlets=[Asset(MODEL_ASSET)])
+    live_pace_coach = SparkSubmitOperator(**submit_kwargs("train-live", "{{ ds }}"), outlets=[Asset(LIVE_MODEL_ASSET)])
+    time_estimator >> live_pace_coach

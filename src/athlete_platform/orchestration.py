@@ -25,6 +25,7 @@ OWNER = "athlete-platform"
 _NAMES = tables.TableNames.from_settings(load_settings().catalog)
 FEATURES_ASSET = _NAMES(tables.ATHLETE_ROLLING_FEATURES)
 MODEL_ASSET = _NAMES(tables.TIME_ESTIMATOR)
+LIVE_MODEL_ASSET = _NAMES(tables.LIVE_PACE_COACH)
 PREDICTIONS_ASSET = _NAMES(tables.ATHLETE_PREDICTIONS)
 
 DEFAULT_ARGS = {

@@ -93,6 +93,13 @@ STEPS: tuple[StepSpec, ...] = (
         "athlete_platform.training.pipeline:TrainingStep",
     ),
     StepSpec(
+        "train-live",
+        "live_pace_training",
+        "train + register the live pace coach on race-split snapshots, gate per fraction-done bucket "
+        "(after train: the pre-race bar is the time estimator champion)",
+        "athlete_platform.training.live_pace:LiveTrainingStep",
+    ),
+    StepSpec(
         "predict",
         "batch_inference",
         "batch inference into gold.athlete_predictions (as of the run date, or --start/--end)",
@@ -240,6 +247,11 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
             + f" ({int(m.get('test_rows_with_baselines', 0))} test races)"
         )
         lines.append(f"  gate: {training.decision}")
+    live = results.get("train-live")
+    if live is not None:
+        lines.append(f"  model {live.model_name} v{live.version} (finish-time MAPE on held-out snapshots):")
+        lines.extend(f"    {line}" for line in live.gate_table.splitlines())
+        lines.append(f"  gate: {live.decision}")
     report = results.get("report")
     if report is not None:
         lines.append(f"  report: {report.index_path}")

@@ -21,3 +21,9 @@ RPE_MIN, RPE_MAX = 1, 10
 MAX_HISTORY_DAYS = 20 * 365
 # Body mass of an adult endurance athlete, kg.
 MIN_WEIGHT_KG, MAX_WEIGHT_KG = 25.0, 250.0
+# A race's per-km splits must add up to its finish time and distance within these (rounding of
+# each split to 0.1 s / 0.1 m, device clocks); more is a broken export, not rounding.
+SPLIT_TIME_TOLERANCE_S = 1.0
+SPLIT_DISTANCE_TOLERANCE_M = 1.0
+# More splits than this in one race is a corrupt list (a 100-mile ultra has 161 km splits).
+MAX_SPLITS_PER_RACE = 500

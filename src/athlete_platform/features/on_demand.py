@@ -194,6 +194,43 @@ def even_pace_finish_s(elapsed_s: Any, fraction_done: Any) -> np.ndarray | float
         return _out(np.where((fraction > 0) & (elapsed >= 0), elapsed / fraction, np.nan))
 
 
+def remaining_distance_m(race_distance_m: Any, distance_done_m: Any) -> np.ndarray | float:
+    """Distance still to run, m (0 once the watch shows the race distance or more)."""
+    race, done = _arr(race_distance_m), _arr(distance_done_m)
+    return _out(np.where((race > 0) & (done >= 0), np.maximum(race - done, 0.0), np.nan))
+
+
+def prerace_projection_s(race_distance_m: Any, base_log_pace: Any) -> np.ndarray | float:
+    """The pre-race baseline finish time (what the time estimator corrects): exp(base_log_pace) * distance."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _out(np.exp(np.asarray(base_log_pace, float)) * _arr(race_distance_m))
+
+
+def log_prerace_over_even_pace(prerace_projection_s: Any, even_pace_finish_s: Any) -> np.ndarray | float:
+    """log(pre-race projection / even-pace finish): how far the pace so far is from the pre-race
+    expectation (above 0: running faster than expected). The live model weighs the two by it."""
+    prior, even = np.asarray(prerace_projection_s, float), np.asarray(even_pace_finish_s, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where((prior > 0) & (even > 0), np.log(prior / even), np.nan))
+
+
+def pace_ratio_so_far(current_pace_s_per_km: Any, elapsed_s: Any, distance_done_m: Any) -> np.ndarray | float:
+    """Current pace over the average pace so far (above 1: slowing down, e.g. fatigue)."""
+    current, elapsed, done = _arr(current_pace_s_per_km), _arr(elapsed_s), _arr(distance_done_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        so_far = elapsed / done * 1000.0
+        return _out(np.where((current > 0) & (so_far > 0) & (done > 0), current / so_far, np.nan))
+
+
+def pace_ratio_vdot(race_distance_m: Any, current_pace_s_per_km: Any, vdot_projection_s: Any) -> np.ndarray | float:
+    """Current pace over the athlete's VDOT race pace for this distance (below 1: faster than the
+    best recent race fitness says is sustainable)."""
+    current, race = _arr(current_pace_s_per_km), _arr(race_distance_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vdot_pace = np.asarray(vdot_projection_s, float) / race * 1000.0
+        return _out(np.where((current > 0) & (vdot_pace > 0), current / vdot_pace, np.nan))
+
+
 #: Every ODT, in an order where each one's on-demand inputs come before it.
 ON_DEMAND_TRANSFORMATIONS: tuple[OnDemand, ...] = (
     OnDemand("distance_m", distance_m, request=("race_distance_m",), unit="m", description="race distance"),
@@ -291,6 +328,45 @@ ON_DEMAND_TRANSFORMATIONS: tuple[OnDemand, ...] = (
         on_demand=("fraction_done",),
         unit="s",
         description="elapsed_s / fraction_done: the finish time at the pace so far",
+    ),
+    OnDemand(
+        "remaining_distance_m",
+        remaining_distance_m,
+        request=("race_distance_m",),
+        passed=("distance_done_m",),
+        unit="m",
+        description="race distance - distance done, at least 0",
+    ),
+    OnDemand(
+        "prerace_projection_s",
+        prerace_projection_s,
+        request=("race_distance_m",),
+        on_demand=("base_log_pace",),
+        unit="s",
+        description="exp(base_log_pace) * race distance: the pre-race baseline finish time",
+    ),
+    OnDemand(
+        "log_prerace_over_even_pace",
+        log_prerace_over_even_pace,
+        on_demand=("prerace_projection_s", "even_pace_finish_s"),
+        unit="log ratio",
+        description="log(prerace_projection_s / even_pace_finish_s); above 0 = faster so far than expected",
+    ),
+    OnDemand(
+        "pace_ratio_so_far",
+        pace_ratio_so_far,
+        passed=("current_pace_s_per_km", "elapsed_s", "distance_done_m"),
+        unit="ratio",
+        description="current pace / average pace so far (above 1 = slowing down)",
+    ),
+    OnDemand(
+        "pace_ratio_vdot",
+        pace_ratio_vdot,
+        request=("race_distance_m",),
+        passed=("current_pace_s_per_km",),
+        on_demand=("vdot_projection_s",),
+        unit="ratio",
+        description="current pace / VDOT race pace for the distance (below 1 = faster than VDOT says)",
     ),
 )
 REGISTRY: dict[str, OnDemand] = {t.name: t for t in ON_DEMAND_TRANSFORMATIONS}

@@ -63,6 +63,14 @@ ATHLETE_FIELDS: tuple[Field, ...] = (
     Field("updated_at", "timestamp"),
 )
 
+#: One element of a race record's `splits` list (see `ingestion.race_splits`).
+SPLIT_FIELDS: tuple[Field, ...] = (
+    Field("km", "integer"),
+    Field("distance_m", "number"),
+    Field("time_s", "number"),
+    Field("avg_hr", "number"),
+)
+
 _SPARK_TYPES = {
     "string": "string",
     "id": "string",
@@ -196,6 +204,14 @@ def read_record(payload: str, fields: tuple[Field, ...]) -> tuple[dict[str, obje
         return values, "record_unparseable"
     if not isinstance(record, dict):
         return values, "record_not_an_object"
+    values, broken = read_fields(record, fields)
+    return values, ",".join(broken) or None
+
+
+def read_fields(record: dict, fields: tuple[Field, ...]) -> tuple[dict[str, object], list[str]]:
+    """An already-decoded JSON object -> (typed values, null where absent or broken; the broken
+    rules as `<field>_<rule>`). For objects nested in a record, e.g. a race's splits."""
+    values: dict[str, object] = dict.fromkeys(f.name for f in fields)
     broken = []
     for field in fields:
         raw = record.get(field.name)
@@ -205,7 +221,7 @@ def read_record(payload: str, fields: tuple[Field, ...]) -> tuple[dict[str, obje
             values[field.name] = _READERS[field.kind](raw)
         except _Broken as rule:
             broken.append(f"{field.name}_{rule}")
-    return values, ",".join(broken) or None
+    return values, broken
 
 
 def read_records(batches: Iterator, fields: tuple[Field, ...], passthrough: tuple[str, ...] = ()) -> Iterator:

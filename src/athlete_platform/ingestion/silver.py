@@ -1,4 +1,4 @@
-"""Silver: typed, validated, deduplicated athletes, sessions and races.
+"""Silver: typed, validated, deduplicated athletes, sessions, races and race splits.
 
 Each run rebuilds the silver view of *all* bronze records and MERGEs it in. Every record is
 read field by field (`ingestion.fields`: nothing can fail a cast) and judged on its own; the
@@ -6,6 +6,8 @@ latest *valid* record per key wins, so a broken correction or profile update goe
 quarantine and the last valid version stays. Unchanged rows are not rewritten, late or
 corrected records update their rows. Rejected records go to bronze.quarantine with the name
 of every rule they break; Delta CHECK constraints on the silver tables back the rules up.
+A race's per-km splits come from its winning record (`ingestion.race_splits`); broken splits
+are quarantined on their own, the race stays.
 
 The transforms (`parse_*`, `latest_per_key`, `session_rule_failures`, `races_from_sessions`)
 are pure DataFrame -> DataFrame functions, composed by `silver_transform`; `SilverStep` does the I/O.
@@ -42,6 +44,7 @@ from athlete_platform.domain.limits import (
 from athlete_platform.errors import SetupError
 from athlete_platform.ingestion.fields import ATHLETE_FIELDS, SESSION_FIELDS, Field, read_records, spark_schema
 from athlete_platform.ingestion.quarantine import quarantine_rows
+from athlete_platform.ingestion.race_splits import ABSENT, ACCEPTED, QUARANTINED, race_split_results
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
@@ -68,11 +71,20 @@ class SilverCounts:
     athletes_valid: int
     athletes_quarantined: int
     races: int
+    # Races (latest valid record, due by the run date) whose record carries splits, and what became of them.
+    race_split_records: int = 0
+    race_splits_accepted: int = 0
+    race_splits_quarantined: int = 0
+    race_split_rows: int = 0
 
     @property
     def reconciles(self) -> bool:
         accounted = self.superseded + self.sessions_valid + self.sessions_quarantined + self.sessions_deferred
         return self.session_records == accounted
+
+    @property
+    def splits_reconcile(self) -> bool:
+        return self.race_split_records == self.race_splits_accepted + self.race_splits_quarantined
 
 
 def parse_records(raw: DataFrame, record_type: str, fields: tuple[Field, ...]) -> DataFrame:
@@ -244,11 +256,18 @@ def with_session_loads(sessions: DataFrame, athletes: DataFrame) -> DataFrame:
     return sessions.join(loads, "session_id")
 
 
+def is_race_result() -> Column:
+    """What makes a session a race result: a run flagged as a race, with a distance."""
+    from pyspark.sql import functions as F
+
+    return F.col("is_race") & (F.col("sport") == "run") & (F.col("distance_m") > 0)
+
+
 def races_from_sessions(sessions: DataFrame) -> DataFrame:
     """Race results with their Daniels VDOT (labels for the time estimator)."""
     from pyspark.sql import functions as F
 
-    races = sessions.where(F.col("is_race") & (F.col("sport") == "run") & (F.col("distance_m") > 0))
+    races = sessions.where(is_race_result())
     return races.select(
         "session_id",
         "athlete_id",
@@ -274,7 +293,9 @@ class SilverOutputs:
     superseded: DataFrame
     checked: DataFrame  # every session record + reason + _deferred (cached)
     sessions_valid: DataFrame  # rows for silver.sessions (cached)
-    rejected: DataFrame  # invalid sessions and athletes, shaped for quarantine_rows
+    rejected: DataFrame  # invalid sessions and athletes, races' broken splits, shaped for quarantine_rows
+    split_results: DataFrame  # per race: its accepted splits, or why they were quarantined, or absent (cached)
+    race_splits: DataFrame  # rows for silver.race_splits
 
 
 def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> SilverOutputs:
@@ -302,9 +323,28 @@ def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> Silve
     valid = with_session_loads(sessions_latest, athletes_valid).cache()
     columns = [c for c in tables.SESSIONS.column_names if c != "_run_id"]
 
-    # Quarantine: invalid sessions and athletes (superseded duplicates are not errors).
-    rejected = _rejected(checked.where("NOT _deferred AND reason IS NOT NULL"), "session_id").unionByName(
-        _rejected(athletes_checked.where("reason IS NOT NULL"), "athlete_id")
+    # Splits of the races among them: judged on the winning record; broken ones quarantined, the race kept.
+    race_records = sessions_latest.where(is_race_result()).select(
+        "session_id",
+        "athlete_id",
+        F.col("session_date").alias("race_date"),
+        "distance_m",
+        F.col("duration_s").alias("finish_time_s"),
+        "payload",
+        F.col("_source_file").alias("source_file"),
+    )
+    split_results = race_split_results(race_records).cache()
+    race_splits = split_results.where(F.col("status") == ACCEPTED).select(*tables.RACE_SPLITS.column_names[:-1], stamp)
+
+    # Quarantine: invalid sessions and athletes (superseded duplicates are not errors), broken splits.
+    rejected = (
+        _rejected(checked.where("NOT _deferred AND reason IS NOT NULL"), "session_id")
+        .unionByName(_rejected(athletes_checked.where("reason IS NOT NULL"), "athlete_id"))
+        .unionByName(
+            split_results.where(F.col("status") == QUARANTINED).select(
+                "source_file", F.col("session_id").alias("record_key"), "payload", "reason"
+            )
+        )
     )
     return SilverOutputs(
         athletes_checked=athletes_checked,
@@ -314,6 +354,8 @@ def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> Silve
         checked=checked,
         sessions_valid=valid.select(*columns, stamp),
         rejected=rejected,
+        split_results=split_results,
+        race_splits=race_splits,
     )
 
 
@@ -328,7 +370,7 @@ def _rejected(records: DataFrame, key: str) -> DataFrame:
 
 
 class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
-    """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races (+ quarantine)."""
+    """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races, silver.race_splits (+ quarantine)."""
 
     def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> SilverInputs:
         raw_table = ctx.names(tables.SESSIONS_RAW)
@@ -343,8 +385,9 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
         from pyspark.sql import functions as F
 
         spark, names = ctx.spark, ctx.names
-        athletes_table, sessions_table, races_table, quarantine_table = (
-            ensure_table(spark, names, t) for t in (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.QUARANTINE)
+        athletes_table, sessions_table, races_table, splits_table, quarantine_table = (
+            ensure_table(spark, names, t)
+            for t in (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
         )
         merge_upsert(spark, athletes_table, out.athletes_valid, tables.ATHLETES.keys, delete_missing=True)
         # Sessions after the run date are not in this run's source: they must not be deleted by it.
@@ -355,6 +398,15 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             tables.SESSIONS.keys,
             delete_missing=True,
             delete_only_where=f"t.session_date <= DATE'{ctx.run_date}'",
+        )
+        # Like sessions: splits of races after the run date are not this run's to delete.
+        merge_upsert(
+            spark,
+            splits_table,
+            out.race_splits,
+            tables.RACE_SPLITS.keys,
+            delete_missing=True,
+            delete_only_where=f"t.race_date <= DATE'{ctx.run_date}'",
         )
         insert_missing(
             spark,
@@ -380,12 +432,14 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             athletes_valid=spark.table(athletes_table).count(),
             athletes_quarantined=out.athletes_checked.where("reason IS NOT NULL").count(),
             races=spark.table(races_table).count(),
+            **split_counts(out.split_results),
         )
-        for frame in (out.athletes_checked, out.sessions_all, out.checked):
+        for frame in (out.athletes_checked, out.sessions_all, out.checked, out.split_results):
             frame.unpersist()
         log.info(
             "silver sessions: %d records = %d superseded + %d valid + %d quarantined + %d after the run date%s; "
-            "athletes %d valid, %d quarantined; races %d",
+            "athletes %d valid, %d quarantined; races %d; race splits: %d races = %d accepted (%d rows) + %d "
+            "quarantined%s",
             counts.session_records,
             counts.superseded,
             counts.sessions_valid,
@@ -395,5 +449,28 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             counts.athletes_valid,
             counts.athletes_quarantined,
             counts.races,
+            counts.race_split_records,
+            counts.race_splits_accepted,
+            counts.race_split_rows,
+            counts.race_splits_quarantined,
+            "" if counts.splits_reconcile else " (DOES NOT RECONCILE)",
         )
         return counts
+
+
+def split_counts(split_results: DataFrame) -> dict[str, int]:
+    """SilverCounts' split fields from `split_results` (one pass)."""
+    from pyspark.sql import functions as F
+
+    row = split_results.agg(
+        F.countDistinct(F.when(F.col("status") != ABSENT, F.col("session_id"))).alias("records"),
+        F.countDistinct(F.when(F.col("status") == ACCEPTED, F.col("session_id"))).alias("accepted"),
+        F.count(F.when(F.col("status") == QUARANTINED, 1)).alias("quarantined"),
+        F.count(F.when(F.col("status") == ACCEPTED, 1)).alias("rows"),
+    ).first()
+    return {
+        "race_split_records": row["records"],
+        "race_splits_accepted": row["accepted"],
+        "race_splits_quarantined": row["quarantined"],
+        "race_split_rows": row["rows"],
+    }

@@ -32,18 +32,20 @@ class ModelVersionRef:
         return f"models:/{self.name}/{self.version}"
 
 
-def configure_mlflow(settings: Settings) -> None:
-    """Point MLflow at the configured tracking URI and make sure the experiment exists."""
+def configure_mlflow(settings: Settings, experiment: str | None = None) -> None:
+    """Point MLflow at the configured tracking URI and make sure the experiment exists
+    (`experiment`, default the configured one: the time estimator's)."""
     import mlflow
 
+    experiment = experiment or settings.mlflow.experiment
     settings.mlflow_path.mkdir(parents=True, exist_ok=True)
     if not settings.mlflow.tracking_uri:  # our own SQLite store: follow a move of the data folder
         relocate_mlflow_store(settings.mlflow_database_path, settings.mlflow_artifacts_path)
     mlflow.set_tracking_uri(settings.tracking_uri)
-    if mlflow.get_experiment_by_name(settings.mlflow.experiment) is None:
+    if mlflow.get_experiment_by_name(experiment) is None:
         artifacts = None if settings.mlflow.tracking_uri else settings.mlflow_artifacts_path.as_uri()
-        mlflow.create_experiment(settings.mlflow.experiment, artifact_location=artifacts)
-    mlflow.set_experiment(settings.mlflow.experiment)
+        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    mlflow.set_experiment(experiment)
 
 
 def resolve_alias(model_name: str, alias: str) -> ModelVersionRef | None:

@@ -265,6 +265,28 @@ RACES = Table(
     constraints={"finish_positive": "finish_time_s > 0 AND distance_m > 0"},
 )
 
+RACE_SPLITS = Table(
+    "silver",
+    "race_splits",
+    keys=("session_id", "km"),
+    comment="Per-kilometre splits of races (the last one partial), from the race record's splits list; "
+    "a race whose splits break a rule keeps its silver.races row, its splits go to quarantine.",
+    columns=(
+        _c("session_id", "STRING", "Session key of the race"),
+        _c("km", "INT", "Split number, 1-based, in race order"),
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("race_date", "DATE", "UTC date of the race start"),
+        _c("split_distance_m", "DOUBLE", "Distance of this split, m (1000 except the last)"),
+        _c("split_time_s", "DOUBLE", "Time of this split, s"),
+        _c("split_avg_hr", "DOUBLE", "Mean heart rate over this split, bpm (null when not recorded)"),
+        _c("cumulative_distance_m", "DOUBLE", "Distance from the start to the end of this split, m"),
+        _c("cumulative_time_s", "DOUBLE", "Elapsed time at the end of this split, s"),
+        *_LINEAGE,
+    ),
+    properties=CDF,
+    constraints={"split_positive": "split_time_s > 0 AND split_distance_m > 0 AND km >= 1"},
+)
+
 ATHLETE_ROLLING_FEATURES = Table(
     "feature_store",
     "athlete_rolling_features",
@@ -377,6 +399,7 @@ ONLINE_INFERENCE_LOG = Table(
 )
 
 TIME_ESTIMATOR = RegisteredModel("ml", "time_estimator")
+LIVE_PACE_COACH = RegisteredModel("ml", "live_pace_coach")
 
 
 def registered_models() -> dict[str, RegisteredModel]:
@@ -397,6 +420,7 @@ FEATURE_PIPELINE_TABLES = (
     ATHLETES,
     SESSIONS,
     RACES,
+    RACE_SPLITS,
     ATHLETE_ROLLING_FEATURES,
 )
 ALL_TABLES = (

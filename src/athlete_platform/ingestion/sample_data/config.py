@@ -41,6 +41,7 @@ KIND_EASY, KIND_TEMPO, KIND_INTERVALS, KIND_LONG, KIND_RACE = range(5)
 TRAINING_STREAM = 1  # per athlete: profile, calendar, sessions, athlete re-emissions
 DIRT_STREAM = 2  # per athlete: invalid values, missing HR, late arrivals, duplicates
 MALFORMED_STREAM = 4  # whole generation: malformed lines in the daily files
+SPLITS_STREAM = 5  # per athlete: pacing tendency, then each race's per-km splits (in race order)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:

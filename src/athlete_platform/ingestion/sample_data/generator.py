@@ -13,6 +13,8 @@ from athlete_platform.ingestion.sample_data.config import (
     DIRT_STREAM,
     INVALID_RULES,
     MALFORMED_STREAM,
+    RACE_DISTANCES_M,
+    SPLITS_STREAM,
     TRAINING_STREAM,
     GeneratorConfig,
 )
@@ -37,6 +39,7 @@ from athlete_platform.ingestion.sample_data.records import (
     session_records,
     session_values,
 )
+from athlete_platform.ingestion.sample_data.splits import draw_pacing_slope, race_splits
 from athlete_platform.ingestion.sample_data.summary import GenerationSummary
 from athlete_platform.ingestion.sample_data.timezones import EPOCH_DATE, iso_z, offset_minutes_table, offset_str
 from athlete_platform.ingestion.sample_data.training import (
@@ -118,8 +121,9 @@ def _simulate_athlete(i: int, ctx: _Context) -> _AthleteOutput:
     session_ids = [
         f"{athlete_id}-{ctx.day_compact[d]}-{q}" for d, q in zip(day_abs.tolist(), sessions.seq.tolist(), strict=True)
     ]
+    splits = _race_splits(config, i, profile, calendar, sessions, vdot_per_day, duration_s, values)
     records = session_records(
-        session_ids, athlete_id, sessions, calendar, values, elevation_m, iso_z(arrivals.first_epoch_s)
+        session_ids, athlete_id, sessions, calendar, values, elevation_m, iso_z(arrivals.first_epoch_s), splits
     )
     first_files, second_files = arrivals.first_file_day.tolist(), arrivals.second_file_day.tolist()
     first_arrivals, edit_times = arrivals.first_epoch_s.tolist(), iso_z(arrivals.second_epoch_s)
@@ -152,6 +156,27 @@ def _simulate_athlete(i: int, ctx: _Context) -> _AthleteOutput:
             "missing_hr": ids(dirt.missing_hr),
         },
     )
+
+
+def _race_splits(config, i, profile, calendar, sessions, vdot_per_day, duration_s, values) -> dict[int, list[dict]]:
+    """Per-km splits of athlete ``i``'s races, by session position, from the athlete's own splits
+    stream (drawn after everything else is known, so no other value depends on them)."""
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(SPLITS_STREAM, i)))
+    slope = draw_pacing_slope(rng)
+    out = {}
+    for p, s in enumerate(sessions.race_index.tolist()):
+        out[s] = race_splits(
+            rng,
+            slope,
+            RACE_DISTANCES_M[int(calendar.race_distance_idx[p])],
+            int(duration_s[s]),
+            float(vdot_per_day[sessions.day_rel[s]]),
+            float(calendar.race_z[p]),
+            values.avg_hr_bpm[s],
+            values.max_hr_bpm[s],
+            profile.hr_rest_bpm,
+        )
+    return out
 
 
 def _write_daily_files(ctx: _Context, buckets: list[list[tuple[int, int, int, str]]], export_dir: Path) -> list[dict]:

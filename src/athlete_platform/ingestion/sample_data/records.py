@@ -184,8 +184,11 @@ def session_records(
     values: SessionValues,
     elevation_gain_m: np.ndarray,
     updated_at: list[str],
+    splits: dict[int, list[dict]] | None = None,
 ) -> list[dict]:
-    """The first version of every session record, in session order."""
+    """The first version of every session record, in session order; a race carries its
+    per-km `splits` (by session position) as its last field."""
+    splits = splits or {}
     kind_l, rpe_l, elev_l = sessions.kind.tolist(), sessions.rpe.tolist(), elevation_gain_m.tolist()
     u_note_l, u_suffix_l = sessions.u_note.tolist(), sessions.u_note_suffix.tolist()
     sport_names = [SPORTS[k] for k in sessions.sport.tolist()]
@@ -217,4 +220,6 @@ def session_records(
                 "updated_at": updated_at[s],
             }
         )
+        if s in splits:
+            records[-1]["splits"] = splits[s]
     return records
