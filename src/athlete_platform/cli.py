@@ -176,6 +176,18 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The deployment API (foreground): FastAPI on uvicorn, README "Serving"."""
+    from athlete_platform.serving.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v}
+    if overrides:
+        settings = settings.model_copy(update={"serving": settings.serving.model_copy(update=overrides)})
+    serve(settings, args.conf_file)
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -268,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="process every event posted so far, then stop",
     )
     stream.set_defaults(handler=_stream)
+
+    serve = sub.add_parser(
+        "serve",
+        help="the deployment API (foreground): race predictions, live coaching, session events, "
+        "Open Inference Protocol v2 (config: serving.*)",
+    )
+    serve.add_argument("--host", help="listen address (default serving.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default serving.port, 15280)")
+    serve.add_argument("--workers", type=int, help="uvicorn worker processes (default serving.workers, 1)")
+    serve.set_defaults(handler=_serve)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")
