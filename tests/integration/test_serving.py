@@ -93,13 +93,13 @@ def lake(spark, module_lake, redis_store):
     return settings, run_date, trained
 
 
-@pytest.fixture(scope="module")
-def server(lake, redis_store, tmp_path_factory):
-    """`athlete-platform serve` in its own process; yields (base URL, pid)."""
-    settings, _run_date, _trained = lake
-    port = free_port()
-    out = tmp_path_factory.mktemp("serving") / "serve.log"
-    env = {
+SERVE = [sys.executable, "-m", "athlete_platform.cli", "serve"]
+
+
+def serve_env(redis_store, port: int, **overrides: str) -> dict[str, str]:
+    """The environment of `athlete-platform serve` here: the module's lakehouse (exported by
+    `module_lake`), its redis-server, a free port, a key, a fast alias poll, three variants."""
+    return {
         **os.environ,
         "PYTHONPATH": str(HOME / "src"),
         "ATHLETE_ONLINE_STORE__BACKEND": "redis",
@@ -111,11 +111,18 @@ def server(lake, redis_store, tmp_path_factory):
         "ATHLETE_SERVING__VARIANTS": VARIANTS,
         "ATHLETE_SERVING__MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "ATHLETE_SERVING__RETRY_AFTER_S": "7",
+        **overrides,
     }
+
+
+@pytest.fixture(scope="module")
+def server(lake, redis_store, tmp_path_factory):
+    """`athlete-platform serve` in its own process; yields (base URL, pid)."""
+    settings, _run_date, _trained = lake
+    port = free_port()
+    out = tmp_path_factory.mktemp("serving") / "serve.log"
     with open(out, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "athlete_platform.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(SERVE, env=serve_env(redis_store, port), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
@@ -493,6 +500,32 @@ def test_every_prediction_is_in_the_inference_log(client, lake, server):
     assert first["route"] == "race-predictions" and first["inputs"]["race_distance_m"] == list(RACE_DISTANCES_M)
     assert [o["race_distance_m"] for o in first["outputs"]] == list(RACE_DISTANCES_M)
     assert {"v2-infer", "race-predictions"} <= {entry["route"] for _p, entry in lines}
+
+
+def test_start_up_problems_are_one_paragraph_saying_what_to_do(server, redis_store):
+    base, _pid = server
+    taken = int(base.rsplit(":", 1)[1])
+    cases = {
+        "port in use": ({}, taken, [f"Port {taken} on 127.0.0.1 is in use", "serving.port"]),
+        "no model": ({"ATHLETE_CATALOG__SCHEMA_PREFIX": "serving_empty_"}, free_port(), ["athlete-platform train"]),
+        "empty store": ({"ATHLETE_ONLINE_STORE__DB": "7"}, free_port(), ["athlete-platform materialize"]),
+    }
+    running = {
+        case: subprocess.Popen(
+            SERVE, env=serve_env(redis_store, port, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for case, (env, port, _says) in cases.items()
+    }
+    for case, process in running.items():
+        try:
+            _out, err = process.communicate(timeout=180)
+        finally:
+            process.kill()
+        assert process.returncode == 2, (case, err)
+        message = err.strip().splitlines()[-1]  # log lines may come before it
+        assert message.startswith("athlete-platform: ") and "Traceback" not in err, (case, err)
+        for phrase in cases[case][2]:
+            assert phrase in message, (case, err)
 
 
 def register_another_version(settings, trained) -> str:
