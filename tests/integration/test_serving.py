@@ -64,11 +64,11 @@ def redis_store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lake(spark, module_lake, redis_store):
-    """24 athletes x 240 days through every batch step, the online store in redis."""
+    """20 athletes x 200 days through every batch step, the online store in redis."""
     base = module_lake.settings
     settings = base.model_copy(
         update={
-            "sample_data": SampleDataSettings(seed=5, n_athletes=24, n_days=240, start_date=date(2024, 1, 1)),
+            "sample_data": SampleDataSettings(seed=5, n_athletes=20, n_days=200, start_date=date(2024, 1, 1)),
             "online_store": base.online_store.model_copy(update={"backend": "redis", "port": redis_store.port}),
         }
     )
@@ -175,7 +175,7 @@ def predict(client, athlete: str, distances=RACE_DISTANCES_M, **extra) -> httpx.
 def test_race_predictions_equal_the_batch_rows_to_the_bit(client, lake, gold):
     _settings, run_date, trained = lake
     athletes = sorted({a for a, _d in gold})
-    assert len(athletes) >= 20 and len(gold) == 4 * len(athletes)
+    assert len(athletes) >= 15 and len(gold) == 4 * len(athletes)
     variants = set()
     for athlete in athletes:
         response = predict(client, athlete)
