@@ -360,6 +360,7 @@ def test_bad_requests_get_the_documented_answers(client, server, gold):
         ({"race_distance_m": -5}, "race_distance_m"),
         ({"race_distance_m": [5000, True]}, "race_distance_m"),
         ({"race_distance_m": 5000, "race_date": "2025-13-01"}, "race_date"),
+        ({"race_distance_m": 5000, "race_date": 1700000000}, "race_date"),  # not a Unix time
         ({"race_distance_m": 5000, "colour": "red"}, "colour"),
         ({"race_distance_m": [5000] * 40}, "race_distance_m"),
     ):

@@ -275,3 +275,16 @@ def test_a_full_queue_drops_and_counts_never_blocks(tmp_path):
     for _ in range(5):
         writer.log({"logged_at": "2025-01-12T08:30:00.000000Z"})
     assert (writer.pending, writer.dropped) == (2, 3)
+
+
+def test_request_models_take_iso_text_for_days_and_strict_numbers():
+    from pydantic import ValidationError
+
+    from athlete_platform.serving.app import LiveCoachingRequest, RacePredictionRequest
+
+    assert str(RacePredictionRequest(race_distance_m=[5000, 21097.5], race_date="2025-01-12").race_date) == "2025-01-12"
+    for bad in ({"race_date": 1700000000}, {"race_date": True}, {"race_distance_m": "5000"}, {"race_distance_m": []}):
+        with pytest.raises(ValidationError):
+            RacePredictionRequest(**{"race_distance_m": 5000, **bad})
+    with pytest.raises(ValidationError):
+        LiveCoachingRequest(race_distance_m=10000, ts=5)

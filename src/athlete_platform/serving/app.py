@@ -32,7 +32,7 @@ import numpy as np
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -60,6 +60,13 @@ MAX_DISTANCES = 32
 Distance = Annotated[StrictFloat, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 
 
+def _iso_text(value: Any) -> Any:
+    """Dates and times come as ISO-8601 text: pydantic would also take a number as a Unix time."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 text such as 2025-01-12 (a date) or 2025-01-12T08:30:00Z (a time)")
+    return value
+
+
 class RacePredictionRequest(BaseModel):
     """One athlete, one or several race distances, optionally the race day."""
 
@@ -69,6 +76,8 @@ class RacePredictionRequest(BaseModel):
     race_date: dt.date | None = Field(
         None, description="race day; default: the day after the stored features' day, as the batch job predicts"
     )
+
+    _race_date_text = field_validator("race_date", mode="before")(_iso_text)
 
 
 class LiveCoachingRequest(BaseModel):
@@ -80,6 +89,8 @@ class LiveCoachingRequest(BaseModel):
     passed_features: dict[StrictStr, Any] = Field(default_factory=dict)
     race_date: dt.date | None = None
     ts: dt.datetime | None = None
+
+    _iso = field_validator("race_date", "ts", mode="before")(_iso_text)
 
 
 class StoreHandle:
