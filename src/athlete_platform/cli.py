@@ -188,6 +188,31 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ab_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Per serving variant: requests, races scored, MAPE with its interval, and which one wins."""
+    from athlete_platform.lakehouse.spark import build_spark
+    from athlete_platform.lakehouse.tables import TableNames
+    from athlete_platform.reporting.ab_report import build_ab_report
+
+    if args.horizon_days < 1:
+        raise ConfigError(f"--horizon-days must be a whole number of days >= 1, not {args.horizon_days}.")
+    spark = build_spark(settings, master=args.master)
+    report = build_ab_report(spark, TableNames.from_settings(settings.catalog), args.horizon_days)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _export_model(args: argparse.Namespace, settings: Settings) -> int:
+    """A registered model version -> a folder the embedded predictor loads (no Spark)."""
+    from pathlib import Path
+
+    from athlete_platform.inference.export import export_model
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    print(export_model(settings, args.model, args.alias, Path(args.out)).summary())
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -290,6 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default serving.port, 15280)")
     serve.add_argument("--workers", type=int, help="uvicorn worker processes (default serving.workers, 1)")
     serve.set_defaults(handler=_serve)
+    ab = sub.add_parser(
+        "ab-report",
+        help="score each serving variant's logged race predictions on the races that followed (MAPE, 95 % "
+        "interval, winner); run flush-inference-log first",
+    )
+    ab.add_argument(
+        "--horizon-days", type=int, default=28, help="a prediction counts for races up to this many days on (28)"
+    )
+    ab.set_defaults(handler=_ab_report)
+
+    export = sub.add_parser(
+        "export-model",
+        help="write a registered model version (by alias) to a folder the embedded predictor loads in-process",
+    )
+    export.add_argument("--model", required=True, help="short model name, e.g. time_estimator")
+    export.add_argument("--alias", default="champion", help="registry alias to export (default champion)")
+    export.add_argument("--out", required=True, help="the folder to write (replaced atomically)")
+    export.set_defaults(handler=_export_model)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")

@@ -106,6 +106,12 @@ STEPS: tuple[StepSpec, ...] = (
         ),
     ),
     StepSpec(
+        "flush-inference-log",
+        "flush_inference_log",
+        "the serving API's inference log files -> gold.online_inference_log (idempotent; closed files moved aside)",
+        "athlete_platform.inference.online_log:InferenceLogFlushStep",
+    ),
+    StepSpec(
         "report",
         "weekly_report",
         "gold.athlete_weekly_report + HTML report per athlete",

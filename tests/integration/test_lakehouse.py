@@ -74,3 +74,27 @@ def test_change_data_feed_reads_through_catalog_name(spark, names):
     changes = spark.read.option("readChangeFeed", "true").option("startingVersion", 1).table(table)
     kinds = sorted(r._change_type for r in changes.collect())
     assert kinds == ["insert", "update_postimage", "update_preimage"]
+
+
+def test_a_create_killed_before_its_first_commit_does_not_block_the_table_for_good(spark, names):
+    """kill -9 during a step's first CREATE TABLE leaves the table folder without a Delta commit;
+    Delta then refused to create the table there on every later run (found by the kill sweep)."""
+    from pathlib import Path
+
+    from athlete_platform.lakehouse.ddl import ensure_table
+    from athlete_platform.lakehouse.tables import Column, Table
+
+    probe = Table("bronze", "interrupted_probe", ("k",), "probe", (Column("k", "INT", "key"),))
+    spark.sql(f"DROP TABLE IF EXISTS {names(probe)}")
+    warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+    folder = warehouse / "bronze.db" / "interrupted_probe"
+    (folder / "_delta_log").mkdir(parents=True)
+    (folder / "part-00000-uncommitted.snappy.parquet").write_bytes(b"PAR1 half written")
+
+    ensure_table(spark, names, probe)
+
+    spark.sql(f"INSERT INTO {names(probe)} VALUES (1)")
+    assert spark.table(names(probe)).count() == 1
+    (aside,) = folder.parent.glob("interrupted_probe.interrupted-*")
+    assert (aside / "part-00000-uncommitted.snappy.parquet").read_bytes() == b"PAR1 half written"
+    spark.sql(f"DROP TABLE {names(probe)}")

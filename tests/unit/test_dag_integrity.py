@@ -13,6 +13,7 @@ EXPECTED = {
     "athlete_training_pipeline",
     "athlete_batch_inference",
     "athlete_table_maintenance",
+    "athlete_online_inference_log",
 }
 
 

@@ -19,6 +19,7 @@ The prediction is `exp(base_log_pace + model_output) * distance_m`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,11 +97,11 @@ def training_target(finish_time_s, distance_m, inputs: pd.DataFrame) -> np.ndarr
     return target_log_pace(finish_time_s, distance_m) - inputs["base_log_pace"].to_numpy(float)
 
 
-def predicted_time_s(model_output, inputs: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+def predicted_time_s(model_output, inputs: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
     """Finish time from the model's raw output (a residual on log pace).
 
-    `inputs` is the batch frame, or name -> column for the serving API (no pandas per request):
-    the same arithmetic either way, so online and batch predictions are equal to the bit.
+    `inputs` holds `base_log_pace` and `distance_m`: frame columns (batch) or one request's
+    floats (the embedded predictor, which gets a 0-d array back).
     """
     log_pace = np.asarray(inputs["base_log_pace"], float) + np.asarray(model_output, float)
     return time_from_log_pace(log_pace, np.asarray(inputs["distance_m"], float))

@@ -8,8 +8,11 @@ registry no longer has) is an error naming the column, never silently ignored.
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from athlete_platform.errors import PlatformError
 from athlete_platform.lakehouse.sql import sql_escape
@@ -17,6 +20,8 @@ from athlete_platform.lakehouse.tables import SCHEMAS, Table, TableNames
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
 
 
 class SchemaMismatchError(PlatformError):
@@ -30,6 +35,7 @@ def ensure_table(spark: SparkSession, names: TableNames, table: Table) -> str:
     if spark.catalog.tableExists(name):
         _evolve(spark, name, table)
     else:
+        _set_aside_interrupted_create(spark, names, table)
         props = ", ".join(f"'{k}' = '{v}'" for k, v in table.properties.items())
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {name} ({_ddl_columns(table.columns)}) USING DELTA "
@@ -45,6 +51,34 @@ def ensure_table(spark: SparkSession, names: TableNames, table: Table) -> str:
             if constraint.lower() not in existing:
                 spark.sql(f"ALTER TABLE {name} ADD CONSTRAINT {constraint} CHECK ({expression})")
     return name
+
+
+def _set_aside_interrupted_create(spark: SparkSession, names: TableNames, table: Table) -> Path | None:
+    """A CREATE TABLE killed before its first commit leaves the table's folder behind without a
+    Delta log, and Delta then refuses to create the table there (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION)
+    on every later run. Nothing in such a folder was ever committed, so it is moved aside (renamed
+    `<table>.interrupted-<UTC time>`, kept for a person to look at) and the table is created."""
+    from delta.tables import DeltaTable
+
+    schema = names.schema(table.schema)
+    rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
+    location = next((r[1] for r in rows if str(r[0]).lower() == "location"), None)
+    parsed = urlparse(location or "")
+    if parsed.scheme not in ("file", ""):
+        return None  # object storage: left to Delta's own message
+    folder = Path(unquote(parsed.path)) / table.name
+    if not folder.exists() or not any(folder.iterdir()) or DeltaTable.isDeltaTable(spark, str(folder)):
+        return None
+    aside = folder.with_name(f"{table.name}.interrupted-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
+    folder.rename(aside)
+    log.warning(
+        "%s: its folder %s held files but no Delta commit (a CREATE TABLE killed before it committed); "
+        "moved aside to %s and the table is created anew",
+        names(table),
+        folder,
+        aside,
+    )
+    return aside
 
 
 def schema_changes(existing: dict[str, str], table: Table) -> tuple[list[str], list[str]]:

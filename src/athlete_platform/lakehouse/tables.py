@@ -162,7 +162,7 @@ QUARANTINE = Table(
     comment="Every rejected record or file, with the reason; nothing bad is dropped silently.",
     columns=(
         _c("quarantine_id", "STRING", "Stable key: hash of source, payload and reason"),
-        _c("source", "STRING", "Stage that rejected it: landing, device_file, silver or stream (session events)"),
+        _c("source", "STRING", "Stage that rejected it: landing, device_file, silver, stream or inference_log"),
         _c("source_file", "STRING", "File the record came from"),
         _c("record_key", "STRING", "session_id / athlete_id / sha256 when known"),
         _c("payload", "STRING", "The rejected record or a file description"),
@@ -348,7 +348,45 @@ ATHLETE_WEEKLY_REPORT = Table(
 )
 
 
+ONLINE_INFERENCE_LOG = Table(
+    "gold",
+    "online_inference_log",
+    keys=("request_id", "prediction_index"),
+    comment="Every prediction the serving API made (one row per predicted distance), flushed from its "
+    "append-only log files by `athlete-platform flush-inference-log`; scored against later races by ab-report.",
+    columns=(
+        _c("request_id", "STRING", "Request id the API returned (uuid4 hex)"),
+        _c("prediction_index", "INT", "Position of the prediction in the response (one per race distance)"),
+        _c("logged_at", "TIMESTAMP", "When the API answered (UTC)"),
+        _c("route", "STRING", "race-predictions, live-coaching or v2-infer"),
+        _c("athlete_id", "STRING", "Athlete key (null for v2 infer)"),
+        _c("variant", "STRING", "A/B variant: the registry alias that served the request"),
+        _c("model_name", "STRING", "Registered model name"),
+        _c("model_version", "STRING", "Registered model version that answered"),
+        _c("feature_date", "DATE", "Day of the stored features used"),
+        _c("race_date", "DATE", "Race day the prediction is for, when the request gave or implied one"),
+        _c("race_distance_m", "DOUBLE", "Race distance of this prediction, m"),
+        _c("predicted_finish_time_s", "DOUBLE", "Predicted finish time, s"),
+        _c("inputs_json", "STRING", "The request's passed features and parameters (JSON)"),
+        _c("output_json", "STRING", "This prediction as the API returned it (JSON)"),
+        _c("latency_ms", "DOUBLE", "Time the API spent on the request, ms"),
+        _c("source_file", "STRING", "Log file the line came from"),
+        _c("_ingested_at", "TIMESTAMP", "When the line was flushed into this table (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
 TIME_ESTIMATOR = RegisteredModel("ml", "time_estimator")
+
+
+def registered_models() -> dict[str, RegisteredModel]:
+    """Every model declared in this module, by short name (`time_estimator`, ...).
+
+    Read from the module's constants, so a model declared above is found without a second list
+    to keep in step (`export-model --model NAME` resolves NAME here).
+    """
+    return {entry.name: entry for entry in globals().values() if isinstance(entry, RegisteredModel)}
+
 
 # landing -> bronze -> silver -> features, in pipeline order
 FEATURE_PIPELINE_TABLES = (
@@ -361,7 +399,13 @@ FEATURE_PIPELINE_TABLES = (
     RACES,
     ATHLETE_ROLLING_FEATURES,
 )
-ALL_TABLES = (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS, ATHLETE_WEEKLY_REPORT, SESSION_EVENTS)
+ALL_TABLES = (
+    *FEATURE_PIPELINE_TABLES,
+    ATHLETE_PREDICTIONS,
+    ATHLETE_WEEKLY_REPORT,
+    SESSION_EVENTS,
+    ONLINE_INFERENCE_LOG,
+)
 
 # Table versions other tables still depend on, so maintenance never vacuums them away:
 # the feature pipeline records, in its table's properties, the version of each upstream table it
