@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     ab = sub.add_parser(
         "ab-report",
-        help="score each serving variant's logged race predictions on the races that followed (MAPE, 95 % "
+        help="score each serving variant's logged race predictions on the races that followed (MAPE, 95 %% "
         "interval, winner); run flush-inference-log first",
     )
     ab.add_argument(
