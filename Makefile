@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui clean
+.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui serve clean
 
 setup: venv-location $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -97,6 +97,11 @@ cluster-down: setup
 # The MLflow UI over the same tracking store the jobs use (data/mlflow), on 127.0.0.1:5000.
 mlflow-ui: setup
 	$(BIN)/athlete-platform mlflow-ui
+
+# The deployment API (FastAPI on uvicorn) in the foreground, on 127.0.0.1:serving.port (15280).
+# Needs a trained model and a materialized online store (`make run` leaves both).
+serve: setup
+	$(BIN)/athlete-platform serve
 
 clean:
 	-$(BIN)/athlete-platform catalog down

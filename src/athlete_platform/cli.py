@@ -176,6 +176,18 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The deployment API (foreground): FastAPI on uvicorn, README "Serving"."""
+    from athlete_platform.serving.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v}
+    if overrides:
+        settings = settings.model_copy(update={"serving": settings.serving.model_copy(update=overrides)})
+    serve(settings, args.conf_file)
+    return 0
+
+
 def _ab_report(args: argparse.Namespace, settings: Settings) -> int:
     """Per serving variant: requests, races scored, MAPE with its interval, and which one wins."""
     from athlete_platform.lakehouse.spark import build_spark
@@ -294,9 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stream.set_defaults(handler=_stream)
 
+    serve = sub.add_parser(
+        "serve",
+        help="the deployment API (foreground): race predictions, live coaching, session events, "
+        "Open Inference Protocol v2 (config: serving.*)",
+    )
+    serve.add_argument("--host", help="listen address (default serving.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default serving.port, 15280)")
+    serve.add_argument("--workers", type=int, help="uvicorn worker processes (default serving.workers, 1)")
+    serve.set_defaults(handler=_serve)
     ab = sub.add_parser(
         "ab-report",
-        help="score each serving variant's logged race predictions on the races that followed (MAPE, 95 % "
+        help="score each serving variant's logged race predictions on the races that followed (MAPE, 95 %% "
         "interval, winner); run flush-inference-log first",
     )
     ab.add_argument(

@@ -160,6 +160,70 @@ class OnlineStoreSettings(_Strict):
     timeout_s: float = Field(2.0, gt=0)
 
 
+class VariantSettings(_Strict):
+    """One A/B variant: a registry alias and its share of the athletes (weights are relative)."""
+
+    alias: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    weight: int = Field(ge=0, le=1_000_000)
+
+
+#: The models the deployment API knows how to serve (athlete_platform.serving.kinds).
+ServedModelName = Literal["time_estimator"]
+
+
+class ServingSettings(_Strict):
+    """The deployment API (`athlete-platform serve`, README "Serving").
+
+    host, port, workers: where uvicorn listens and how many processes it runs (workers > 1
+                      starts each worker from an app factory; each loads its own models).
+    api_key:          when set, every /v1 request needs it in the `X-API-Key` header (401
+                      otherwise); set it with ATHLETE_SERVING__API_KEY rather than in a file.
+    max_body_bytes:   larger request bodies are refused with 413.
+    alias_poll_s:     how often the registry aliases are re-read; a moved alias is loaded in the
+                      background and swapped in atomically.
+    variants:         A/B split by registry alias, sticky per athlete (hash of athlete_id). A
+                      variant whose alias does not exist is skipped with a warning and its
+                      weight shared by the others.
+    models:           which models to serve (their `variants` aliases are loaded).
+    inference_log_dir: where every prediction is appended as one JSON line (relative: under
+                      data_dir); `gold.online_inference_log` is flushed from there.
+    inference_log_queue: predictions waiting for the log writer; beyond it they are dropped
+                      (counted on /status), never blocking a request.
+    retry_after_s:    the Retry-After of a 503 (online store down).
+    """
+
+    host: str = "127.0.0.1"
+    # Not the catalog (15270/15271), redis (16379/16380) or MLflow UI (5000) ports.
+    port: int = Field(15280, ge=1024, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    api_key: SecretStr | None = None  # never printed: repr and logs show **********
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=1 << 30)
+    alias_poll_s: float = Field(10.0, gt=0, le=86400)
+    variants: tuple[VariantSettings, ...] = (VariantSettings(alias="champion", weight=100),)
+    models: tuple[ServedModelName, ...] = ("time_estimator",)
+    inference_log_dir: Path = Path("serving/inference_log")
+    inference_log_queue: int = Field(10_000, ge=1, le=10_000_000)
+    retry_after_s: int = Field(5, ge=1, le=3600)
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: tuple[VariantSettings, ...]) -> tuple[VariantSettings, ...]:
+        aliases = [v.alias for v in value]
+        if not value:
+            raise ValueError("list at least one variant, e.g. [{alias: champion, weight: 100}]")
+        if len(set(aliases)) != len(aliases):
+            raise ValueError(f"each alias may be listed once, got {aliases}")
+        if sum(v.weight for v in value) <= 0:
+            raise ValueError("at least one variant needs a weight > 0")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty ATHLETE_SERVING__API_KEY means "no key", not "the empty key".
+        return value if value is None or value.get_secret_value() else None
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -172,6 +236,7 @@ class Settings(_Strict):
     mlflow: MlflowSettings = MlflowSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     online_store: OnlineStoreSettings = OnlineStoreSettings()
+    serving: ServingSettings = ServingSettings()
     output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.
@@ -220,6 +285,14 @@ class Settings(_Strict):
         """What tells two lakehouses' rows apart in one shared store (the redis key prefix):
         catalog name, schema prefix and environment."""
         return f"{self.catalog.name}:{self.catalog.schema_prefix}{self.env}"
+
+    @property
+    def inference_log_path(self) -> Path:
+        """The serving API's inference log folder (JSON lines). A schema prefix gets a folder of
+        its own, as it gets an online store of its own: `inference_log.<prefix>`."""
+        path = self._under_data(self.serving.inference_log_dir)
+        prefix = self.catalog.schema_prefix.strip("_")
+        return path.with_name(f"{path.name}.{prefix}") if prefix else path
 
     @property
     def mlflow_database_path(self) -> Path:

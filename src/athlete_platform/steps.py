@@ -256,6 +256,11 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
     if report is not None:
         lines.append(f"  report: {report.index_path}")
     lines.append(f"  MLflow: {ctx.settings.tracking_uri} (make mlflow-ui)")
+    serving = ctx.settings.serving
+    lines.append(
+        f"  deployment API: not started; run `athlete-platform serve` (or `make serve`) for "
+        f'http://{serving.host}:{serving.port} (README "Serving": a curl for each route)'
+    )
     return lines
 
 

@@ -300,6 +300,7 @@ def test_compose_declares_the_whole_stack():
         "airflow scheduler": [n for n, s in SERVICES.items() if argv(s)[:2] == ["airflow", "scheduler"]],
         "airflow dag-processor": [n for n, s in SERVICES.items() if argv(s)[:2] == ["airflow", "dag-processor"]],
         "airflow init": [n for n, s in SERVICES.items() if "airflow db migrate" in " ".join(argv(s))],
+        "deployment api": [n for n, s in SERVICES.items() if argv(s)[:2] == ["athlete-platform", "serve"]],
     }
     assert {role: len(names) for role, names in roles.items()} == dict.fromkeys(roles, 1)
     assert len(WORKERS) >= 2, f"two Spark workers expected, found {WORKERS}"
@@ -375,6 +376,7 @@ def test_published_ports_leave_the_local_set_up_free():
     for env_file in ("local.yaml", "test.yaml", "cluster.yaml"):
         settings = load_settings(HOME / "conf" / env_file, environ={})
         local.add(settings.catalog.port)
+        local.add(settings.serving.port)  # `make serve`
         if settings.spark.master.startswith("spark://"):
             local.add(urlsplit(settings.spark.master).port or 7077)
     published = {port for service in SERVICES.values() for _ip, port, _protocol in published_ports(service)}
@@ -637,3 +639,15 @@ def test_the_first_make_setup_in_the_image_has_every_file_it_runs():
         if path.startswith("tools/ensure_redis"):  # `make redis`: a test/unit prerequisite, not setup's
             continue
         assert any(PurePosixPath(path) == s or s in PurePosixPath(path).parents for s in sources), path
+
+
+def test_the_deployment_api_listens_where_it_is_published_and_checked():
+    (name,) = [n for n, s in SERVICES.items() if argv(s)[:2] == ["athlete-platform", "serve"]]
+    service = SERVICES[name]
+    settings = service_settings(name)
+    assert settings.serving.host == "0.0.0.0", "inside its container the API must listen beyond loopback"
+    targets = {int(str(spec).rsplit(":", 1)[-1].split("/")[0]) for spec in service.get("ports") or []}
+    assert targets == {settings.serving.port}, f"{name} publishes {targets}, listens on {settings.serving.port}"
+    assert f":{settings.serving.port}/v2/health/ready" in " ".join(service["healthcheck"]["test"])
+    assert volume_holding(service, data_path(settings)) is not None, "the online store and event table live on /data"
+    assert settings.mlflow.tracking_uri and "mlflow" in depends_on(service), "models come from the registry service"
