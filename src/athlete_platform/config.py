@@ -168,7 +168,7 @@ class VariantSettings(_Strict):
 
 
 #: The models the deployment API knows how to serve (athlete_platform.serving.kinds).
-ServedModelName = Literal["time_estimator"]
+ServedModelName = Literal["time_estimator", "live_pace_coach"]
 
 
 class ServingSettings(_Strict):
@@ -184,7 +184,8 @@ class ServingSettings(_Strict):
     variants:         A/B split by registry alias, sticky per athlete (hash of athlete_id). A
                       variant whose alias does not exist is skipped with a warning and its
                       weight shared by the others.
-    models:           which models to serve (their `variants` aliases are loaded).
+    models:           which models to serve (their `variants` aliases are loaded); the live model
+                      may be missing at start-up (its route answers 503 until it is trained).
     inference_log_dir: where every prediction is appended as one JSON line (relative: under
                       data_dir); `gold.online_inference_log` is flushed from there.
     inference_log_queue: predictions waiting for the log writer; beyond it they are dropped
@@ -200,7 +201,7 @@ class ServingSettings(_Strict):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=1 << 30)
     alias_poll_s: float = Field(10.0, gt=0, le=86400)
     variants: tuple[VariantSettings, ...] = (VariantSettings(alias="champion", weight=100),)
-    models: tuple[ServedModelName, ...] = ("time_estimator",)
+    models: tuple[ServedModelName, ...] = ("time_estimator", "live_pace_coach")
     inference_log_dir: Path = Path("serving/inference_log")
     inference_log_queue: int = Field(10_000, ge=1, le=10_000_000)
     retry_after_s: int = Field(5, ge=1, le=3600)

@@ -29,17 +29,25 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from athlete_platform.config import SampleDataSettings
 from athlete_platform.domain.distances import RACE_DISTANCES_M
 from athlete_platform.features import model_inputs as mi
 from athlete_platform.features.online_view import OnlineFeatureView
+from athlete_platform.inference.online_log import RECORD_SCHEMA, ROUTES
 from athlete_platform.ingestion.events import events_location
 from athlete_platform.lakehouse import tables
-from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION, configure_mlflow
+from athlete_platform.lakehouse.models import (
+    CHALLENGER,
+    CHAMPION,
+    ModelVersionRef,
+    configure_mlflow,
+    resolve_alias,
+    signature_input_names,
+)
 from athlete_platform.online.backends import open_store
 from athlete_platform.online.redis_server import RedisServer
-from athlete_platform.serving.inference_log import RECORD_SCHEMA, ROUTES
 from tests.conftest import HOME, free_port, generate_sample
 from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
@@ -51,6 +59,7 @@ MAX_BODY_BYTES = 64 * 1024
 VARIANTS = "[{alias: champion, weight: 70}, {alias: challenger, weight: 30}, {alias: canary, weight: 10}]"
 # Light trees: the lake is small and the point here is serving, not accuracy.
 XGB_PARAMS = {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.1, "n_jobs": 1}
+LIGHT_LIVE = {"n_estimators": 120, "max_depth": 3}
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +72,19 @@ def redis_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lake(spark, module_lake, redis_store):
-    """20 athletes x 200 days through every batch step, the online store in redis."""
+def runs(spark, module_lake, redis_store):
+    """20 athletes x 240 days through every batch step (both models), the online store in redis.
+
+    The live model is trained twice: first while the time estimator has no champion (its gate
+    must fail saying so), then after. A lake this small may not pass the gates; the serving
+    tests serve each model's version anyway (the gates are tested on their own numbers below
+    and in test_training_inference)."""
+    from mlflow import MlflowClient
+
     base = module_lake.settings
     settings = base.model_copy(
         update={
-            "sample_data": SampleDataSettings(seed=5, n_athletes=20, n_days=200, start_date=date(2024, 1, 1)),
+            "sample_data": SampleDataSettings(seed=5, n_athletes=20, n_days=240, start_date=date(2024, 1, 1)),
             "online_store": base.online_store.model_copy(update={"backend": "redis", "port": redis_store.port}),
         }
     )
@@ -80,17 +96,28 @@ def lake(spark, module_lake, redis_store):
     shutil.rmtree(settings.inference_log_path, ignore_errors=True)
     generate_sample(settings)
     run_date = settings.sample_data.last_date
+    out = {"settings": settings, "run_date": run_date}
     module_lake.run("ingest", date(2030, 1, 1), "serving-1", settings=settings)
-    for step in ("silver", "features"):
-        module_lake.run(step, run_date, "serving-1", settings=settings)
+    out["silver"] = module_lake.run("silver", run_date, "serving-1", settings=settings)
+    module_lake.run("features", run_date, "serving-1", settings=settings)
+    out["live_before"] = module_lake.run("train-live", run_date, "live-0", settings=settings, xgb_params=LIGHT_LIVE)
     trained = module_lake.run("train", run_date, "serving-1", settings=settings, xgb_params=XGB_PARAMS)
-    if not trained.promoted:  # the gate is not under test here: serve this version anyway
-        from mlflow import MlflowClient
-
-        MlflowClient().set_registered_model_alias(trained.model_name, CHAMPION, trained.version)
+    client = MlflowClient()
+    if not trained.promoted:
+        client.set_registered_model_alias(trained.model_name, CHAMPION, trained.version)
+    out["trained"] = trained
+    out["live"] = live = module_lake.run("train-live", run_date, "live-1", settings=settings, xgb_params=LIGHT_LIVE)
+    out["live_champion_before_serving"] = resolve_alias(live.model_name, CHAMPION)
+    if not live.promoted:
+        client.set_registered_model_alias(live.model_name, CHAMPION, live.version)
     module_lake.run("predict", run_date, "serving-1", settings=settings)
     module_lake.run("materialize", run_date, "serving-1", settings=settings)
-    return settings, run_date, trained
+    return out
+
+
+@pytest.fixture(scope="module")
+def lake(runs):
+    return runs["settings"], runs["run_date"], runs["trained"]
 
 
 SERVE = [sys.executable, "-m", "athlete_platform.cli", "serve"]
@@ -203,7 +230,7 @@ def test_ab_split_is_sticky_and_skips_a_missing_alias(client, gold):
     first = predict(client, athlete, [5000.0]).json()["variant"]
     assert {predict(client, athlete, [10000.0]).json()["variant"] for _ in range(5)} == {first}
     status = client.get("/status").json()
-    (model,) = status["models"]
+    (model,) = [m for m in status["models"] if m["model"] == "time_estimator"]
     assert model["skipped_variants"] == ["canary"]
     assert {v["alias"]: v["share"] for v in model["variants"]} == {CHAMPION: 0.7, CHALLENGER: 0.3}
 
@@ -384,7 +411,7 @@ def test_bad_requests_get_the_documented_answers(client, server, gold):
     assert streamed.status_code == 413 and streamed.json()["field"] == "body"
 
     live = client.post(f"/v1/athletes/{athlete}/live-coaching", json={"race_distance_m": 10000})
-    assert live.status_code == 503 and "live_pace_coach" in live.json()["detail"] and live.headers["retry-after"]
+    assert live.status_code == 422 and live.json()["field"] == "passed_features.elapsed_s"
 
 
 def hostile_bodies(rng: random.Random, count: int):
@@ -619,3 +646,171 @@ def test_online_store_down_is_a_503_with_retry_after_and_recovers(client, redis_
     while (back := client.post(url, json={"race_distance_m": 5000})).status_code != 200:
         assert time.monotonic() < deadline, back.text
         time.sleep(0.2)
+
+
+# --- the live pace coach: race splits, its gate, its route ----------------------------------------
+
+
+def test_race_splits_reconcile_and_sum_to_the_finish_time(spark, names, runs):
+    silver = runs["silver"]
+    assert silver.splits_reconcile
+    assert silver.race_split_records == silver.race_splits_accepted + silver.race_splits_quarantined
+    assert silver.race_splits_accepted > 40 and silver.race_splits_quarantined == 0  # the generator's are clean
+    splits = spark.table(names(tables.RACE_SPLITS))
+    assert splits.count() == silver.race_split_rows
+    totals = splits.groupBy("session_id").agg(
+        F.sum("split_time_s").alias("t"),
+        F.sum("split_distance_m").alias("d"),
+        F.count("km").alias("n"),
+        F.max("km").alias("last_km"),
+    )
+    races = {r.session_id: r for r in spark.table(names(tables.RACES)).collect()}
+    checked = 0
+    for r in totals.collect():
+        race = races[r.session_id]
+        assert round(r.t, 1) == race.finish_time_s
+        assert abs(r.d - race.distance_m) < 1e-6
+        assert r.n == r.last_km  # km numbered 1..n
+        checked += 1
+    assert checked == silver.race_splits_accepted
+
+
+def test_rerunning_silver_changes_no_split(spark, names, runs, module_lake):
+    table = names(tables.RACE_SPLITS)
+    before = spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().version
+    again = module_lake.run("silver", runs["run_date"], "serving-2", settings=runs["settings"])
+    assert again.splits_reconcile and again.race_split_rows == spark.table(table).count()
+    assert spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first().version == before
+
+
+def test_without_a_time_estimator_champion_the_live_gate_fails_and_says_why(runs):
+    from mlflow import MlflowClient
+
+    result = runs["live_before"]
+    assert not result.promoted
+    assert "no champion of" in result.decision and "athlete-platform train" in result.decision
+    assert result.version in {
+        str(v.version) for v in MlflowClient().search_model_versions(f"name='{result.model_name}'")
+    }
+
+
+def test_live_gate_numbers_are_in_mlflow_and_the_registry_follows_the_gate(runs):
+    from mlflow import MlflowClient
+
+    from athlete_platform.features.live_inputs import LIVE_INPUTS
+    from athlete_platform.training import live_gate
+
+    live = runs["live"]
+    run = MlflowClient().get_run(live.run_id)
+    metrics = run.data.metrics
+    for group in live_gate.GROUPS:
+        for _, _, bucket in live_gate.BUCKETS:
+            assert metrics[f"{group}_rows_{bucket}"] > 0
+            for predictor in ("live", "even_pace", "prerace"):
+                key = f"{group}_{predictor}_mape_{bucket}"
+                assert metrics[key] == pytest.approx(live.metrics[key])
+    # The decision is the one the numbers give: beat both bars in every bucket of both groups
+    # (the earlier live version is a challenger only: no champion to beat).
+    beats = all(
+        metrics[f"{g}_live_mape_{b}"] < min(metrics[f"{g}_even_pace_mape_{b}"], metrics[f"{g}_prerace_mape_{b}"])
+        for g in live_gate.GROUPS
+        for _, _, b in live_gate.BUCKETS
+    )
+    assert live.promoted == beats and run.data.tags["promotion.promoted"] == str(beats)
+    assert run.data.params["buckets"] == "b00_25,b25_50,b50_75,b75_100"
+    champion = runs["live_champion_before_serving"]
+    assert (champion.version if champion else None) == (live.version if beats else None)
+    assert signature_input_names(ModelVersionRef(live.model_name, live.version)) == LIVE_INPUTS
+    assert "heldout_athletes" in live.gate_table and "b75_100" in live.gate_table
+    # Late in a race the live model has most of the answer: far better than before the start.
+    late = metrics["heldout_races_live_mape_b75_100"]
+    assert np.isfinite(late) and late < metrics["heldout_races_prerace_mape_b75_100"]
+
+
+LIVE_BODY = {
+    "race_distance_m": 10000.0,
+    "passed_features": {
+        "elapsed_s": 1500.0,
+        "distance_done_m": 5000.0,
+        "current_hr": 171.0,
+        "current_pace_s_per_km": 296.0,
+    },
+}
+
+
+def test_live_coaching_answers_what_the_registered_live_model_and_training_function_give(client, runs, gold):
+    import mlflow
+
+    from athlete_platform.features.live_inputs import LIVE_INPUTS
+    from athlete_platform.features.live_prediction import live_prediction
+
+    settings, live = runs["settings"], runs["live"]
+    athlete = sorted({a for a, _d in gold})[2]
+    response = client.post(f"/v1/athletes/{athlete}/live-coaching", json={**LIVE_BODY, "target_time_s": 2950.0})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_name"] == live.model_name and body["variant"] in (CHAMPION, CHALLENGER)
+    served = resolve_alias(live.model_name, body["variant"])
+    assert body["model_version"] == served.version
+    # Independently: the online vector, the registered booster, the training-side function.
+    with open_store(settings) as store:
+        vector = OnlineFeatureView(store, features=LIVE_INPUTS, request_defaults={}).get_feature_vector(
+            {"athlete_id": athlete}, LIVE_BODY["passed_features"], {"race_distance_m": 10000.0}
+        )
+    booster = mlflow.xgboost.load_model(f"models:/{live.model_name}/{served.version}").get_booster()
+    raw = booster.inplace_predict(np.asarray([vector], np.float32), missing=np.nan)
+    expected = live_prediction(
+        float(raw[0]), elapsed_s=1500.0, distance_done_m=5000.0, race_distance_m=10000.0, target_time_s=2950.0
+    )
+    prediction = body["prediction"]
+    assert prediction == expected.to_dict()
+    assert prediction["predicted_finish_time_s"] >= 1500.0 and prediction["remaining_distance_m"] == 5000.0
+    # 5 km left in 1450 s: 290 s/km to hold
+    assert prediction["required_pace_s_per_km"] == pytest.approx(290.0)
+    SEEN_REQUEST_IDS.append(body["request_id"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"distance_done_m": 0.0}, "passed_features.distance_done_m"),
+        ({"distance_done_m": 12000.0}, "passed_features.distance_done_m"),
+        ({"elapsed_s": None}, "passed_features.elapsed_s"),
+        ({"elapsed_s": "25 min"}, "passed_features.elapsed_s"),
+        ({"current_hr": "high"}, "current_hr"),
+        ({"cadence_spm": 180}, "cadence_spm"),
+    ],
+)
+def test_live_coaching_refuses_bad_live_values_naming_the_field(client, gold, change, field):
+    athlete = sorted({a for a, _d in gold})[2]
+    passed = {**LIVE_BODY["passed_features"], **change}
+    response = client.post(f"/v1/athletes/{athlete}/live-coaching", json={**LIVE_BODY, "passed_features": passed})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["field"]
+
+
+def test_live_coaching_for_an_unknown_athlete_is_404(client):
+    assert client.post("/v1/athletes/ath_9999/live-coaching", json=LIVE_BODY).status_code == 404
+
+
+def test_the_served_log_lines_flush_into_delta(spark, names, client, runs, module_lake):
+    """The API's real log lines through `flush-inference-log` (the writer and reader agree)."""
+    deadline = time.monotonic() + 30
+    while client.get("/status").json()["inference_log"]["pending"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    lines = [entry for _path, entry in log_lines(runs["settings"])]
+    result = module_lake.run("flush-inference-log", runs["run_date"], "flush-1", settings=runs["settings"])
+    assert result.quarantined == 0 and result.lines == len(lines)
+    assert result.rows_read == sum(len(entry["outputs"]) for entry in lines)
+    stored = spark.table(names(tables.ONLINE_INFERENCE_LOG))
+    assert result.rows_inserted == result.rows_read == stored.count()
+    # The current hour's file stays in place; reading it again inserts nothing.
+    again = module_lake.run("flush-inference-log", runs["run_date"], "flush-2", settings=runs["settings"])
+    assert (again.rows_read, again.rows_inserted) == (result.rows_read, 0) and stored.count() == result.rows_read
+    first = next(e for e in lines if e["route"] == "race-predictions")
+    rows = stored.where(F.col("request_id") == first["request_id"]).orderBy("prediction_index").collect()
+    assert [(r.race_distance_m, r.predicted_finish_time_s) for r in rows] == [
+        (o["race_distance_m"], o["predicted_finish_time_s"]) for o in first["outputs"]
+    ]
+    assert {r.variant for r in rows} == {first["variant"]} and rows[0].model_version == first["model_version"]

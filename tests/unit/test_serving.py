@@ -14,6 +14,7 @@ import pytest
 
 from athlete_platform.config import load_settings
 from athlete_platform.errors import ConfigError, InvalidRequest, NotFound, PlatformError
+from athlete_platform.inference.online_log import RECORD_SCHEMA
 from athlete_platform.online.store import OnlineStoreUnavailable
 from athlete_platform.serving import inference_log as ilog
 from athlete_platform.serving.events import check_event, check_events
@@ -250,7 +251,7 @@ def test_log_record_has_the_schema_and_a_line_per_record(tmp_path):
         latency_ms=1.5,
         logged_at=moment,
     )
-    assert list(entry) == list(ilog.RECORD_SCHEMA)
+    assert list(entry) == list(RECORD_SCHEMA)
     assert entry["logged_at"] == "2025-01-12T08:30:00.123456Z"
     assert ilog.file_name(entry["logged_at"], 77) == "inference-2025011208-77.jsonl"
     line = ilog.encode(entry)

@@ -40,22 +40,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: One log line: field -> (JSON types allowed, may be null). Written by `serving.inference_log`.
-LOG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "request_id": ((str,), False),
-    "logged_at": ((str,), False),  # ISO-8601 UTC, e.g. 2026-12-02T07:00:00.123456Z
-    "route": ((str,), False),
-    "athlete_id": ((str,), True),
-    "variant": ((str,), False),
-    "model_name": ((str,), False),
-    "model_version": ((str,), False),
-    "feature_date": ((str,), True),  # YYYY-MM-DD
-    "race_date": ((str,), True),  # YYYY-MM-DD
-    "inputs": ((dict,), False),
-    "outputs": ((list,), False),
-    "latency_ms": ((int, float), False),
+#: One inference-log line: field -> JSON type (and what it holds). Every line has every field.
+#:
+#: - request_id: uuid4 hex, also returned to the caller (response body and `X-Request-ID`)
+#: - logged_at: ISO-8601 UTC with microseconds and "Z", e.g. "2025-01-12T08:30:00.123456Z"
+#: - route: "race-predictions" | "live-coaching" | "v2-infer"
+#: - athlete_id: the athlete of a v1 request; null for v2-infer
+#: - variant: the registry alias that served it (A/B variant)
+#: - model_name, model_version: the registered model and version that predicted
+#: - feature_date: "YYYY-MM-DD" of the online row used; null for v2-infer
+#: - race_date: "YYYY-MM-DD" the prediction is for; null for v2-infer
+#: - inputs: the request's passed features and parameters (v2-infer: its tensors)
+#: - outputs: one object per prediction; race-predictions:
+#:   [{"race_distance_m": float, "predicted_finish_time_s": float}]
+#: - latency_ms: time in the service from the route's start to the response, milliseconds
+RECORD_SCHEMA: dict[str, str] = {
+    "request_id": "string",
+    "logged_at": "string",
+    "route": "string",
+    "athlete_id": "string|null",
+    "variant": "string",
+    "model_name": "string",
+    "model_version": "string",
+    "feature_date": "string|null",
+    "race_date": "string|null",
+    "inputs": "object",
+    "outputs": "array",
+    "latency_ms": "number",
 }
 ROUTES = ("race-predictions", "live-coaching", "v2-infer")
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "object": (dict,),
+    "array": (list,),
+}
+#: The same schema as the reader checks it: field -> (Python types, may be null).
+LOG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    name: (_JSON_TYPES[kind.split("|")[0]], kind.endswith("|null")) for name, kind in RECORD_SCHEMA.items()
+}
 FILE_PATTERN = re.compile(r"^inference-(\d{10})-(\d+)\.jsonl$")
 FLUSHED_FOLDER = "flushed"
 QUARANTINE_SOURCE = "inference_log"
@@ -64,9 +87,8 @@ MAX_LINE_CHARS = 1_000_000
 
 
 def log_folder(settings: Settings) -> Path:
-    """Where the API writes its log files (a module's schema prefix gets a folder of its own)."""
-    prefix = settings.catalog.schema_prefix
-    return settings.data_path / "serving" / (f"inference_log.{prefix.rstrip('_')}" if prefix else "inference_log")
+    """Where the API writes its log files (`serving.inference_log_dir`; per schema prefix)."""
+    return settings.inference_log_path
 
 
 def log_file_name(moment: datetime, pid: int) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from athlete_platform.config import Settings
 from athlete_platform.errors import InvalidRequest
 from athlete_platform.features import model_inputs as mi
+from athlete_platform.features.live_prediction import live_prediction
 from athlete_platform.ingestion.fields import MAX_ID_CHARS
 from athlete_platform.lakehouse.tables import TableNames
 from athlete_platform.online.backends import open_store
@@ -87,6 +89,9 @@ class LiveCoachingRequest(BaseModel):
 
     race_distance_m: Distance
     passed_features: dict[StrictStr, Any] = Field(default_factory=dict)
+    target_time_s: Annotated[StrictFloat, Field(gt=0, le=14 * 86400, allow_inf_nan=False)] | None = Field(
+        None, description="when given, the response says the pace to hold for the rest of the race to reach it"
+    )
     race_date: dt.date | None = None
     ts: dt.datetime | None = None
 
@@ -259,23 +264,50 @@ def race_predictions(
     return response
 
 
+def _live_progress(body: LiveCoachingRequest) -> tuple[float, float]:
+    """(elapsed_s, distance_done_m) of a race in progress, or a 422 naming the field: the live
+    prediction extrapolates from them, so unlike the other passed features they cannot be null."""
+    values = []
+    for name in ("elapsed_s", "distance_done_m"):
+        value = body.passed_features.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise InvalidRequest(
+                f"passed_features.{name} must be a number > 0 (the race so far), got {value!r}",
+                field=f"passed_features.{name}",
+            )
+        values.append(float(value))
+    elapsed_s, done_m = values
+    if done_m > body.race_distance_m:
+        raise InvalidRequest(
+            f"passed_features.distance_done_m ({done_m:g} m) is beyond race_distance_m ({body.race_distance_m:g} m)",
+            field="passed_features.distance_done_m",
+        )
+    return elapsed_s, done_m
+
+
 def live_coaching(state: ServiceState, request_id: str, athlete_id: str, body: LiveCoachingRequest) -> dict[str, Any]:
-    """The live model for a race in progress: stored features + passed features + the race."""
+    """The live model for a race in progress: stored features + passed features + the race ->
+    predicted finish, pace, what is left, and with `target_time_s` the pace to hold to reach it."""
     started = time.perf_counter()
     athlete = check_athlete_id(athlete_id)
     variant, model = state.watcher.snapshot.for_athlete(LIVE_PACE_COACH, athlete)
+    elapsed_s, done_m = _live_progress(body)
     parameters: dict[str, Any] = {"race_distance_m": body.race_distance_m}
-    if body.race_date:
-        parameters["race_date"] = body.race_date.isoformat()
-    if body.ts:
-        parameters["ts"] = body.ts.isoformat()
     rows = state.store.get_rows([athlete])
     vector = model.kind.view.get_feature_vector(
         {"athlete_id": athlete}, body.passed_features, parameters, store=_Fetched(rows)
     )
-    _raw, predicted = model.predict(np.asarray([vector], np.float64))
+    raw, _margin = model.predict(np.asarray([vector], np.float64))
+    coached = live_prediction(
+        float(raw[0]),
+        elapsed_s=elapsed_s,
+        distance_done_m=done_m,
+        race_distance_m=body.race_distance_m,
+        target_time_s=body.target_time_s,
+    )
     feature_date = str(rows[athlete][FEATURE_DATE])
-    output = {model.kind.output_name: float(predicted[0])}
+    output = coached.to_dict()
+    race_date = body.race_date.isoformat() if body.race_date else None
     state.inference_log.log(
         ilog.record(
             request_id=request_id,
@@ -285,9 +317,14 @@ def live_coaching(state: ServiceState, request_id: str, athlete_id: str, body: L
             model_name=model.name,
             model_version=model.version,
             feature_date=feature_date,
-            race_date=parameters.get("race_date"),
-            inputs={"passed_features": dict(body.passed_features), **parameters},
-            outputs=[output],
+            race_date=race_date,
+            inputs={
+                "passed_features": dict(body.passed_features),
+                **parameters,
+                "target_time_s": body.target_time_s,
+                "ts": body.ts.isoformat() if body.ts else None,
+            },
+            outputs=[{"race_distance_m": body.race_distance_m, **output}],
             latency_ms=_ms_since(started),
         )
     )

@@ -8,7 +8,7 @@ one `os.write` on an `O_APPEND` descriptor: a line is in the file whole or not a
 reader may take every line that ends in a newline. The thread drains the queue at shutdown.
 
 A later step flushes these files into the Delta table `gold.online_inference_log`; it reads
-lines of exactly `RECORD_SCHEMA`.
+lines of exactly `RECORD_SCHEMA` (defined with that step, `inference.online_log`).
 """
 
 from __future__ import annotations
@@ -23,37 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from athlete_platform.inference.online_log import ROUTES
+
 log = logging.getLogger("athlete_platform.serving")
 
-#: One inference-log line: field -> JSON type (and what it holds). Every line has every field.
-#:
-#: - request_id: uuid4 hex, also returned to the caller (response body and `X-Request-ID`)
-#: - logged_at: ISO-8601 UTC with microseconds and "Z", e.g. "2025-01-12T08:30:00.123456Z"
-#: - route: "race-predictions" | "live-coaching" | "v2-infer"
-#: - athlete_id: the athlete of a v1 request; null for v2-infer
-#: - variant: the registry alias that served it (A/B variant)
-#: - model_name, model_version: the registered model and version that predicted
-#: - feature_date: "YYYY-MM-DD" of the online row used; null for v2-infer
-#: - race_date: "YYYY-MM-DD" the prediction is for; null for v2-infer
-#: - inputs: the request's passed features and parameters (v2-infer: its tensors)
-#: - outputs: one object per prediction; race-predictions:
-#:   [{"race_distance_m": float, "predicted_finish_time_s": float}]
-#: - latency_ms: time in the service from the route's start to the response, milliseconds
-RECORD_SCHEMA: dict[str, str] = {
-    "request_id": "string",
-    "logged_at": "string",
-    "route": "string",
-    "athlete_id": "string|null",
-    "variant": "string",
-    "model_name": "string",
-    "model_version": "string",
-    "feature_date": "string|null",
-    "race_date": "string|null",
-    "inputs": "object",
-    "outputs": "array",
-    "latency_ms": "number",
-}
-ROUTES = ("race-predictions", "live-coaching", "v2-infer")
 FILE_GLOB = "inference-*.jsonl"
 _STOP = object()
 

@@ -9,9 +9,10 @@ apart from the booster itself (which `models` loads per registry version):
   and batch scoring;
 - `output`: the raw model output and the input columns -> the prediction a person reads.
 
-Adding a model (e.g. `live_pace_coach`, once its inputs and `live_prediction` exist in
-`features`): one more `ModelKind` in `KINDS`, its name in `config.ServedModelName`; the
-`/v1/athletes/{id}/live-coaching` route and the OIP routes then serve it with no other change.
+Adding a model: one more `ModelKind` in `KINDS`, its name in `config.ServedModelName`; the OIP
+routes then serve it with no other change. A kind that is not `required` may have no version
+registered yet: the API starts without it (its v1 route answers 503 saying what to train) and
+the alias poll picks it up once it is registered.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from athlete_platform.features import model_inputs as mi
+from athlete_platform.features.live_inputs import LIVE_INPUTS
 from athlete_platform.features.online_view import OnlineFeatureView
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.tables import RegisteredModel
@@ -39,6 +41,7 @@ class ModelKind:
     output: OutputTransform
     output_name: str  # what `output` returns, with its unit
     route: str  # the v1 route that serves it (for messages)
+    required: bool = True  # the API refuses to start while no alias of it exists
 
 
 TIME_ESTIMATOR = ModelKind(
@@ -51,7 +54,25 @@ TIME_ESTIMATOR = ModelKind(
     route="race-predictions",
 )
 
+
+def raw_margin(model_output: np.ndarray, _inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The live model's raw output as it is: `log(finish / even-pace finish)`. The route turns it
+    into the response with `features.live_prediction` (which needs the passed elapsed time and
+    distance, not model inputs)."""
+    return np.asarray(model_output, float)
+
+
+LIVE = ModelKind(
+    key="live_pace_coach",
+    registered=tables.LIVE_PACE_COACH,
+    inputs=tuple(LIVE_INPUTS),
+    view=OnlineFeatureView(features=LIVE_INPUTS, request_defaults={}),
+    output=raw_margin,
+    output_name="log_finish_over_even_pace",
+    route="live-coaching",
+    required=False,
+)
+
 #: Every model the API can serve, by `key`.
-KINDS: dict[str, ModelKind] = {kind.key: kind for kind in (TIME_ESTIMATOR,)}
-#: The live model's key: its route answers 503 until a `ModelKind` for it is in `KINDS` and served.
-LIVE_PACE_COACH = "live_pace_coach"
+KINDS: dict[str, ModelKind] = {kind.key: kind for kind in (TIME_ESTIMATOR, LIVE)}
+LIVE_PACE_COACH = LIVE.key

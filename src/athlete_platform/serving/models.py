@@ -106,8 +106,10 @@ class Snapshot:
         split = self.splits.get(kind)
         if split is None:
             raise ModelUnavailable(
-                f"The {kind} model is not served by this deployment: no version of it is loaded. Train and "
-                f"register it, list it in serving.models, and restart `athlete-platform serve`."
+                f"The {kind} model is not served by this deployment: no version of it is loaded. Train it "
+                f"(`athlete-platform {'train-live' if kind == 'live_pace_coach' else 'train'}`): a running API "
+                "loads a new version at its next alias poll when the model is listed in serving.models "
+                "(otherwise list it there and restart `athlete-platform serve`)."
             )
         return split
 
@@ -126,6 +128,9 @@ class RegistryLoader:
         self.variants: tuple[Variant, ...] = variants_from_settings(settings.serving.variants)
         self.kinds: tuple[ModelKind, ...] = tuple(KINDS[key] for key in settings.serving.models)
         self._loaded: dict[tuple[str, str], ServedModel] = {}  # (name, version) -> model
+
+    def _aliases(self) -> str:
+        return ", ".join(v.alias for v in self.variants)
 
     def model_name(self, kind: ModelKind) -> str:
         return self.names(kind.registered)
@@ -202,6 +207,9 @@ class RegistryLoader:
             try:
                 split = VariantSplit.of(self.variants, frozenset(found))
             except ValueError as exc:
+                if not kind.required and not found and (previous is None or kind.key not in previous.splits):
+                    log.info("serving: %s has no version behind %s yet: not served", name, self._aliases())
+                    continue
                 if previous is not None and kind.key in previous.splits:
                     log.warning("serving: %s: %s; keeping the models served so far", name, exc)
                     models[kind.key], splits[kind.key] = dict(previous.models[kind.key]), previous.splits[kind.key]
