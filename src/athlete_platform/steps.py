@@ -248,7 +248,9 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
         )
         lines.append(f"  gate: {training.decision}")
     live = results.get("train-live")
-    if live is not None:
+    if live is not None and not hasattr(live, "gate_table"):  # skipped: too little split data
+        lines.append(f"  model {live}")
+    elif live is not None:
         lines.append(f"  model {live.model_name} v{live.version} (finish-time MAPE on held-out snapshots):")
         lines.extend(f"    {line}" for line in live.gate_table.splitlines())
         lines.append(f"  gate: {live.decision}")

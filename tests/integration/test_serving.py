@@ -814,3 +814,15 @@ def test_the_served_log_lines_flush_into_delta(spark, names, client, runs, modul
         (o["race_distance_m"], o["predicted_finish_time_s"]) for o in first["outputs"]
     ]
     assert {r.variant for r in rows} == {first["variant"]} and rows[0].model_version == first["model_version"]
+
+
+def test_train_live_with_too_few_races_with_splits_is_skipped_not_failed(runs, module_lake):
+    """A day before any race with splits: the live model is optional, so the step says why and
+    the batch run and DAG go on (the served live version is untouched)."""
+    from athlete_platform.training.live_pace import LiveTrainingSkipped
+
+    early = date(2024, 1, 20)
+    result = module_lake.run("train-live", early, "live-early", settings=runs["settings"], xgb_params=LIGHT_LIVE)
+    assert isinstance(result, LiveTrainingSkipped) and not result.promoted
+    assert "Not enough races with splits up to 2024-01-20" in result.decision
+    assert resolve_alias(result.model_name, CHAMPION) is not None  # the served one stays

@@ -9,6 +9,7 @@ registry no longer has) is an error naming the column, never silently ignored.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,8 +59,6 @@ def _set_aside_interrupted_create(spark: SparkSession, names: TableNames, table:
     Delta log, and Delta then refuses to create the table there (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION)
     on every later run. Nothing in such a folder was ever committed, so it is moved aside (renamed
     `<table>.interrupted-<UTC time>`, kept for a person to look at) and the table is created."""
-    from delta.tables import DeltaTable
-
     schema = names.schema(table.schema)
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
     location = next((r[1] for r in rows if str(r[0]).lower() == "location"), None)
@@ -67,18 +66,28 @@ def _set_aside_interrupted_create(spark: SparkSession, names: TableNames, table:
     if parsed.scheme not in ("file", ""):
         return None  # object storage: left to Delta's own message
     folder = Path(unquote(parsed.path)) / table.name
-    if not folder.exists() or not any(folder.iterdir()) or DeltaTable.isDeltaTable(spark, str(folder)):
+    if not folder.exists() or not any(folder.iterdir()) or _has_commit(folder):
         return None
     aside = folder.with_name(f"{table.name}.interrupted-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
     folder.rename(aside)
     log.warning(
-        "%s: its folder %s held files but no Delta commit (a CREATE TABLE killed before it committed); "
+        "%s: its folder %s held files (%s) but no Delta commit (a CREATE TABLE killed before it committed); "
         "moved aside to %s and the table is created anew",
         names(table),
         folder,
+        ", ".join(sorted(str(f.relative_to(aside)) for f in aside.rglob("*"))[:10]),
         aside,
     )
     return aside
+
+
+def _has_commit(folder: Path) -> bool:
+    """Whether the folder's Delta log holds a committed version (a commit file or a checkpoint)."""
+    log_folder = folder / "_delta_log"
+    return log_folder.is_dir() and any(_COMMIT_FILE.match(entry.name) for entry in log_folder.iterdir())
+
+
+_COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint(\.\d+\.\d+)?\.parquet)$")
 
 
 def schema_changes(existing: dict[str, str], table: Table) -> tuple[list[str], list[str]]:

@@ -55,6 +55,23 @@ XGB_PARAMS: dict[str, float | int | str] = {
 }
 
 
+class NotEnoughLiveData(PlatformError):
+    """Too few races with splits to train and judge the live model: the step is skipped, not failed."""
+
+
+@dataclass(frozen=True)
+class LiveTrainingSkipped:
+    """What `train-live` returns when there is too little split data: nothing registered, the
+    served live model (if any) unchanged, the reason said. The batch run and the DAG go on."""
+
+    model_name: str
+    decision: str
+    promoted: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: not trained: {self.decision}"
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A registry version loaded for scoring (None model: there is no such alias)."""
@@ -144,11 +161,13 @@ def fit_and_gate(inputs: LiveTrainingInputs) -> TrainedLiveModel:
     test = rows[rows["group"] != "train"].reset_index(drop=True)
     train_races, test_races_n = train["session_id"].nunique(), test["session_id"].nunique()
     if train_races < MIN_TRAIN_RACES or test.empty:
-        raise PlatformError(
+        raise NotEnoughLiveData(
             f"Not enough races with splits up to {inputs.run_date} to train the live pace coach: "
             f"{train_races} training races (need {MIN_TRAIN_RACES}+) and {test_races_n} "
             "held-out races. silver.race_splits comes from the race records' splits: land data with splits "
-            "(`athlete-platform generate` writes them), run `athlete-platform silver`, or pick a later run date."
+            "(`athlete-platform generate` writes them; a lakehouse whose landing files were ingested before "
+            "splits existed keeps none, since bronze reads a path once: land new files or use a fresh data_dir), "
+            "run `athlete-platform silver`, or pick a later run date."
         )
     params = {**XGB_PARAMS, **inputs.params_override}
     x_train, x_test = li.live_inputs(train), li.live_inputs(test)
@@ -214,6 +233,17 @@ class LiveTrainingStep(Step[LiveTrainingInputs, TrainedLiveModel, LiveTrainingRe
             _load(ctx.names(tables.LIVE_PACE_COACH)),
             dict(params.get("xgb_params") or {}),
         )
+
+    def run(
+        self, ctx: StepContext, params: Mapping[str, Any] | None = None
+    ) -> LiveTrainingResult | LiveTrainingSkipped:
+        """As every step, except that too little split data skips the step with a warning (the
+        live model is optional: race predictions, the online store and the report do not need it)."""
+        try:
+            return super().run(ctx, params)
+        except NotEnoughLiveData as reason:
+            log.warning("train-live skipped: %s", reason)
+            return LiveTrainingSkipped(ctx.names(tables.LIVE_PACE_COACH), str(reason))
 
     def transform(self, inputs: LiveTrainingInputs) -> TrainedLiveModel:
         return fit_and_gate(inputs)
