@@ -153,7 +153,7 @@ def fit_and_gate(inputs: LiveTrainingInputs) -> TrainedLiveModel:
 
     races = inputs.races.reset_index(drop=True)
     if races.empty:
-        raise PlatformError(f"No race results up to {inputs.run_date}: run silver and features first.")
+        raise NotEnoughLiveData(f"No race results up to {inputs.run_date}: run silver and features first.")
     groups, cutoff = race_groups(races)
     races = races.assign(group=groups)
     rows = snapshot_rows(races, snapshots(inputs.splits, races))
