@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                 work / "api.log",
             )
         )
-        mlflow_env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri}
+        # `mlflow models serve` runs `uvicorn` from PATH: this venv's
+        path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        mlflow_env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "PATH": path}
         servers.append(
             start(
                 [
