@@ -199,7 +199,9 @@ def training_frame(rng: np.random.Generator, count: int) -> pd.DataFrame:
         d - dt.timedelta(days=int(rng.integers(0, 400))) if p else None
         for d, p in zip(frame["event_date"], has_prev, strict=True)
     ]
-    frame["prev_distance_m"] = [float(rng.choice(standard)) if p else None for p in has_prev]
+    # any race distance: a numpy scalar's ** differs from the power ufunc for some ratios (1500 m -> 10 km)
+    any_race = [800.0, 1500.0, 3000.0, *standard]
+    frame["prev_distance_m"] = [float(rng.choice(any_race)) if p else None for p in has_prev]
     frame["prev_finish_time_s"] = [float(rng.uniform(900, 15000)) if p else None for p in has_prev]
     frame["elapsed_s"] = numbers(rng, count)
     frame["distance_done_m"] = [float(rng.uniform(-10, 45000)) if rng.random() < 0.9 else None for _ in range(count)]

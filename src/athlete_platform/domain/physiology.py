@@ -285,7 +285,9 @@ def riegel_time_s(t1_s: Any, d1_m: Any, d2_m: Any) -> np.ndarray | float:
     d1 = as_float_array(d1_m)
     d2 = as_float_array(d2_m)
     with np.errstate(divide="ignore", invalid="ignore"):
-        result = t1 * (d2 / d1) ** RIEGEL_EXPONENT
+        # The `power` ufunc, not `**`: on 0-d inputs the quotient is a numpy scalar whose `**` is
+        # libm's pow, one ulp off the ufunc a column goes through for some ratios (1500 m -> 10 km).
+        result = t1 * np.power(d2 / d1, RIEGEL_EXPONENT)
     result = np.where((t1 > 0) & (d1 > 0) & (d2 > 0), result, np.nan)
     return maybe_scalar(np.asarray(result, dtype=np.float64))
 
