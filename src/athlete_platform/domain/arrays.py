@@ -87,3 +87,75 @@ def _calendar_day(value: Any) -> np.datetime64:
     if isinstance(value, dt.datetime):
         value = value.date()
     return np.datetime64(value, "D")
+
+
+# --- one value at a time (the serving path), equal to the array functions above ------------
+
+#: Days from 0001-01-01 (`date.toordinal`) to 1970-01-01, numpy's day 0.
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def one_number(value: Any) -> float:
+    """`as_numbers` of one value, without numpy's per-call cost for the plain kinds.
+
+    A float is itself, None is NaN and an int is `float(int)` (both round to nearest, as numpy's
+    int -> float64 conversion does); anything else (numpy scalars, bools, strings, pd.NA ...) is
+    read by `as_numbers` itself, so the answer is the array code's by construction.
+    """
+    kind = type(value)
+    if kind is float:
+        return value
+    if value is None:
+        return math.nan
+    if kind is int and -(2**63) <= value < 2**63:
+        return float(value)
+    return float(as_numbers(value))
+
+
+def one_day(value: Any) -> int | float | None:
+    """Days since 1970-01-01 of one date value as `calendar_days` reads it: an int, NaN where
+    missing, or None when the value is not one of the plain kinds read here (the caller then
+    asks `calendar_days`, so an unusual value is never read differently).
+
+    Plain kinds: None; an ISO date string ``YYYY-MM-DD``; a `datetime.date`; a naive or aware
+    `datetime.datetime` (an aware one counts as its UTC day, as in `calendar_days`); a
+    `numpy.datetime64` that converts to a date or naive datetime. `calendar_days` costs ~3 us
+    per value through numpy; this ~0.2 us.
+    """
+    kind = type(value)
+    if kind is str:
+        if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.isascii():
+            year, month, day = value[:4], value[5:7], value[8:]
+            if year.isdigit() and month.isdigit() and day.isdigit():
+                try:
+                    return dt.date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+                except ValueError:
+                    return None  # not a real day: calendar_days gives the error
+        return None
+    if value is None:
+        return math.nan
+    if kind is np.datetime64:
+        value = value.item()  # a date, a naive datetime, None for NaT, an int beyond datetime's range
+        kind = type(value)
+        if value is None:
+            return math.nan
+    if kind is dt.date:
+        return value.toordinal() - _EPOCH_ORDINAL
+    if kind is dt.datetime:
+        if value.tzinfo is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:  # the UTC day is before year 1 or after 9999
+                return None
+        return value.toordinal() - _EPOCH_ORDINAL
+    return None
+
+
+def one_day_count(later: Any, earlier: Any) -> float:
+    """Whole days from `earlier` to `later` (NaN where either is missing), as
+    ``(calendar_days(later) - calendar_days(earlier)) / 1 day`` gives for one pair."""
+    later_day, earlier_day = one_day(later), one_day(earlier)
+    if later_day is None or earlier_day is None:
+        difference = (calendar_days(later) - calendar_days(earlier)) / np.timedelta64(1, "D")
+        return float(difference)
+    return float(later_day - earlier_day)

@@ -97,6 +97,14 @@ def hr_reserve_fraction(hr: Any, hr_rest: Any, hr_max: Any) -> np.ndarray | floa
     return maybe_scalar(np.where(hmax > rest, x, np.nan))
 
 
+def hr_reserve_fraction_one(hr: float, hr_rest: float, hr_max: float) -> float:
+    """`hr_reserve_fraction` of one set of floats, in plain Python (~20x faster, bit for bit: the
+    same IEEE subtractions and division; `hr_max > hr_rest` makes the divisor > 0, never 0)."""
+    if hr_max > hr_rest:
+        return (hr - hr_rest) / (hr_max - hr_rest)
+    return math.nan
+
+
 def impute_missing_loads(
     day: Any,
     duration_s: Any,
@@ -277,6 +285,32 @@ def riegel_time_s(t1_s: Any, d1_m: Any, d2_m: Any) -> np.ndarray | float:
     d1 = as_float_array(d1_m)
     d2 = as_float_array(d2_m)
     with np.errstate(divide="ignore", invalid="ignore"):
-        result = t1 * (d2 / d1) ** RIEGEL_EXPONENT
+        # The `power` ufunc, not `**`: on 0-d inputs the quotient is a numpy scalar whose `**` is
+        # libm's pow, one ulp off the ufunc a column goes through for some ratios (1500 m -> 10 km).
+        result = t1 * np.power(d2 / d1, RIEGEL_EXPONENT)
     result = np.where((t1 > 0) & (d1 > 0) & (d2 > 0), result, np.nan)
     return maybe_scalar(np.asarray(result, dtype=np.float64))
+
+
+#: Distance ratios `riegel_time_one_s` takes in plain floats: far from overflow and underflow.
+_PLAIN_RATIO = (1e-100, 1e100)
+
+
+def riegel_time_one_s(t1_s: float, d1_m: float, d2_m: float) -> float:
+    """`riegel_time_s` of one set of floats, bit for bit, ~10x faster.
+
+    The power is numpy's own `power` ufunc on one float (Python's `**`, `math.pow` and numpy's
+    scalar `**` call libm's pow, which differs from the ufunc in the last bit on ~5 % of
+    arguments: `riegel_time_s` on 0-d inputs differs from its column result on ~1.6 % of
+    standard-distance pairs for that reason); the division and product are the same IEEE
+    operations in Python. Values far outside a human range go through the array code (Python
+    floats raise where numpy gives inf).
+    """
+    if not (t1_s > 0 and d1_m > 0 and d2_m > 0):
+        return math.nan
+    ratio = d2_m / d1_m
+    if not (_PLAIN_RATIO[0] < ratio < _PLAIN_RATIO[1] and t1_s < _PLAIN_RATIO[1]):
+        # As a column of one, not as 0-d arrays: numpy turns a 0-d quotient into a scalar whose
+        # `**` is libm's pow, not the `power` ufunc a column goes through.
+        return float(riegel_time_s(np.array([t1_s]), np.array([d1_m]), np.array([d2_m]))[0])
+    return t1_s * float(np.power(ratio, RIEGEL_EXPONENT))

@@ -7,8 +7,9 @@ per call). Two calls:
 - `predict_vector(values)`: a raw input vector in signature order -> the model's raw output;
 - `predict(inputs)`: what an online-store row plus a request would give (stored values and
   request parameters, e.g. `race_distance_m`, optional `race_date`) -> the on-demand
-  transformations (`features.on_demand.compute`, the same code as training and batch scoring)
-  -> the model -> the model's output transform (time estimator: the finish time in s).
+  transformations (`features.on_demand.compute_one`: the ODTs' one-row twins, equal bit for bit
+  to the array code training and batch scoring run) -> the model -> the model's output
+  transform (time estimator: the finish time in s).
 
 The trees run as a shared library compiled at export time (Treelite + TL2cgen), called through
 `ctypes`; an export without one (no C compiler, or the compiled trees disagreed with XGBoost)
@@ -50,7 +51,7 @@ _MISSING_BITS = -1
 
 def _time_estimator_output(raw: float, computed: Mapping[str, float]) -> float:
     """Finish time (s) from the residual on log pace, exactly as batch scoring computes it."""
-    return float(mi.predicted_time_s(raw, computed))
+    return mi.predicted_time_one_s(raw, computed["base_log_pace"], computed["distance_m"])
 
 
 def _race_date_default(values: Mapping[str, Any]) -> Any:
@@ -214,7 +215,7 @@ class EmbeddedPredictor:
             if values.get(name) is None:
                 values[name] = default(values)
         try:
-            computed = on_demand.compute(self.input_names, values)
+            computed = on_demand.compute_one(self.input_names, values)
         except on_demand.MissingInput as missing:
             raise InvalidRequest(str(missing), field=missing.name) from None
         vector = [computed[name] for name in self.input_names]
