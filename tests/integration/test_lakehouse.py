@@ -98,3 +98,27 @@ def test_a_create_killed_before_its_first_commit_does_not_block_the_table_for_go
     (aside,) = folder.parent.glob("interrupted_probe.interrupted-*")
     assert (aside / "part-00000-uncommitted.snappy.parquet").read_bytes() == b"PAR1 half written"
     spark.sql(f"DROP TABLE {names(probe)}")
+
+
+def test_a_create_killed_between_its_commit_and_the_catalog_entry_does_not_block_the_table(spark, names):
+    """The other half of the same kill (found by the silver kill sweep): version 0 (the empty
+    CREATE) committed, the process killed before the catalog registered the table."""
+    from pathlib import Path
+
+    from athlete_platform.lakehouse.ddl import ensure_table
+    from athlete_platform.lakehouse.tables import Column, Table
+
+    probe = Table("bronze", "half_created_probe", ("k",), "probe", (Column("k", "INT", "key"),))
+    spark.sql(f"DROP TABLE IF EXISTS {names(probe)}")
+    warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
+    folder = warehouse / "bronze.db" / "half_created_probe"
+    # What the killed CREATE left: the table's empty version 0 at its managed place, no catalog entry.
+    spark.sql(f"CREATE TABLE delta.`{folder}` (k INT) USING DELTA")
+    assert (folder / "_delta_log" / "00000000000000000000.json").exists()
+    assert not spark.catalog.tableExists(names(probe))
+
+    ensure_table(spark, names, probe)
+
+    spark.sql(f"INSERT INTO {names(probe)} VALUES (1)")
+    assert spark.table(names(probe)).count() == 1
+    spark.sql(f"DROP TABLE {names(probe)}")

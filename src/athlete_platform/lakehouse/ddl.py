@@ -8,6 +8,7 @@ registry no longer has) is an error naming the column, never silently ignored.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -56,9 +57,11 @@ def ensure_table(spark: SparkSession, names: TableNames, table: Table) -> str:
 
 def _set_aside_interrupted_create(spark: SparkSession, names: TableNames, table: Table) -> Path | None:
     """A CREATE TABLE killed before its first commit leaves the table's folder behind without a
-    Delta log, and Delta then refuses to create the table there (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION)
-    on every later run. Nothing in such a folder was ever committed, so it is moved aside (renamed
-    `<table>.interrupted-<UTC time>`, kept for a person to look at) and the table is created."""
+    Delta log; killed after its commit but before the catalog entry, it leaves the empty version 0.
+    Either way Delta then refuses to create the managed table there (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION)
+    on every later run. No data was ever committed in such a folder and no reader could see it, so
+    it is moved aside (renamed `<table>.interrupted-<UTC time>`, kept for a person to look at) and
+    the table is created. A folder with committed data is left alone."""
     schema = names.schema(table.schema)
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
     location = next((r[1] for r in rows if str(r[0]).lower() == "location"), None)
@@ -66,8 +69,10 @@ def _set_aside_interrupted_create(spark: SparkSession, names: TableNames, table:
     if parsed.scheme not in ("file", ""):
         return None  # object storage: left to Delta's own message
     folder = Path(unquote(parsed.path)) / table.name
-    if not folder.exists() or not any(folder.iterdir()) or _has_commit(folder):
+    if not folder.exists() or not any(folder.iterdir()):
         return None
+    if _has_commit(folder) and not _only_an_empty_create(folder):
+        return None  # data was committed there: not ours to move (Delta's message stands)
     aside = folder.with_name(f"{table.name}.interrupted-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
     folder.rename(aside)
     log.warning(
@@ -85,6 +90,16 @@ def _has_commit(folder: Path) -> bool:
     """Whether the folder's Delta log holds a committed version (a commit file or a checkpoint)."""
     log_folder = folder / "_delta_log"
     return log_folder.is_dir() and any(_COMMIT_FILE.match(entry.name) for entry in log_folder.iterdir())
+
+
+def _only_an_empty_create(folder: Path) -> bool:
+    """Version 0 only, and it adds no data file (the empty table a CREATE TABLE commits)."""
+    log_folder = folder / "_delta_log"
+    commits = [entry for entry in log_folder.iterdir() if _COMMIT_FILE.match(entry.name)]
+    if [c.name for c in commits] != ["00000000000000000000.json"]:
+        return False
+    actions = [json.loads(line) for line in commits[0].read_text().splitlines() if line.strip()]
+    return not any("add" in action for action in actions)
 
 
 _COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint(\.\d+\.\d+)?\.parquet)$")
