@@ -123,3 +123,27 @@ def test_read_records_keeps_nullable_types_and_passes_lineage_through():
     assert out["rpe"].isna().tolist() == [False, True]
     assert out["field_reason"].tolist() == [None, "is_race_type"]
     assert out["_line_number"].tolist() == [1, 2] and out["payload"].tolist() == batch["payload"].tolist()
+
+
+@pytest.mark.parametrize(
+    "written, kept",
+    [
+        ("felt ok\u0000", "felt ok"),  # a NUL from a broken app: dropped, the session kept
+        ("tempo,\r\nfelt ok\r\n", "tempo,\nfelt ok\n"),  # Windows line ends
+        ("old\rmac", "old\nmac"),
+        ("bell\u0007 esc\u001b[31m del\u007f c1\u0085", "bell esc[31m del c1"),
+        ("tab\tand\nnewline stay", "tab\tand\nnewline stay"),
+        ("", ""),
+        ("   ", "   "),  # blank notes are kept as written: a blank note is the athlete's
+    ],
+)
+def test_notes_lose_control_characters_only(written, kept):
+    values, reason = read_record(session(notes=written), SESSION_FIELDS)
+    assert reason is None and values["notes"] == kept
+
+
+def test_long_foreign_and_emoji_notes_are_kept_intact():
+    long_note = ("Beine schwer nach der harten Woche. piernas pesadas. 🏃\u200d♀️🥵 " * 200)[:9_990]
+    for note in (long_note, "dormí fatal, mucho estrés 😴", "🏃\u200d♀️ 漢字 ünïcödé", "x" * 10_000):
+        values, reason = read_record(session(notes=note), SESSION_FIELDS)
+        assert reason is None and values["notes"] == note  # zero-width joiners and all

@@ -5,7 +5,11 @@ unparseable date into a job-killing `CAST_INVALID_INPUT`; a year-1 date overflow
 silver reads each record here, in plain Python, with explicit rules: a field has one JSON
 type (a number is not a string of digits, a boolean is not "yes"), numbers are finite,
 timestamps are ISO 8601 and within years 1900-2199 (the window of plausible dates is judged
-in silver, against when the record landed). Every broken rule is named
+in silver, against when the record landed). Free text (notes) is kept as written, emoji,
+any script and up to MAX_TEXT_CHARS characters, except control characters: JSON lets a record
+carry them escaped (a NUL as backslash-u0000), no reader of a note wants them (a NUL ends C strings, breaks
+terminals and some text indexes), so `clean_text` drops them, keeping tab and newline, with
+Windows line ends (CR LF) and a lone CR read as a newline. Every broken rule is named
 (`<field>_type`, `<field>_not_finite`, `<field>_unparseable`, ...); the record then goes to
 quarantine instead of stopping the pipeline. Nothing here raises on any input.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,6 +32,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 MAX_ID_CHARS = 128
 MAX_TEXT_CHARS = 10_000
+# C0 and C1 control characters except tab and newline (and DEL).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,16 @@ def _string(value: object, max_chars: int = MAX_ID_CHARS) -> str:
     return value
 
 
+def clean_text(text: str) -> str:
+    """Free text without control characters: CR LF and a lone CR become a newline, tab and newline
+    stay, every other C0/C1 control character (NUL, bell, escape, ...) is removed; all else is kept."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _text(value: object) -> str:
+    return clean_text(_string(value, MAX_TEXT_CHARS))
+
+
 def _identifier(value: object) -> str:
     text = _string(value)
     # Keys join tables and name quarantine rows: no blanks, padding or control characters.
@@ -181,7 +198,7 @@ def _timezone(value: object) -> str:
 _READERS: dict[str, Callable[[object], object]] = {
     "string": _string,
     "id": _identifier,
-    "text": lambda v: _string(v, MAX_TEXT_CHARS),
+    "text": _text,
     "number": _number,
     "integer": _integer,
     "boolean": _boolean,
