@@ -17,6 +17,7 @@ import pytest
 
 from athlete_platform.errors import ConfigError
 from athlete_platform.ingestion import sample_data as sd
+from athlete_platform.ingestion.fields import MAX_TEXT_CHARS
 from athlete_platform.ingestion.sample_data import (
     CTL_K,
     INVALID_RULES,
@@ -642,7 +643,9 @@ def test_start_times_carry_local_offsets(dirty):
 def test_files_are_utf8_with_non_ascii_text(dirty):
     notes = [r["notes"] for _, _, _, r in dirty.sessions]
     assert any(not n.isascii() for n in notes)
-    assert all(isinstance(n, str) and 0 < len(n) < 80 for n in notes)
+    # Mostly short; a few diary-length ones (tests/unit/test_notes.py), all within silver's limit.
+    assert all(isinstance(n, str) and len(n) <= MAX_TEXT_CHARS for n in notes)
+    assert sum(len(n) < 80 for n in notes) > 0.95 * len(notes)
     raw = [p.read_bytes() for p in (dirty.root / "app_export").glob("*.jsonl")]
     assert any(not b.isascii() for b in raw), "non-ASCII text is written as UTF-8, not \\u escapes"
 

@@ -42,6 +42,7 @@ TRAINING_STREAM = 1  # per athlete: profile, calendar, sessions, athlete re-emis
 DIRT_STREAM = 2  # per athlete: invalid values, missing HR, late arrivals, duplicates
 MALFORMED_STREAM = 4  # whole generation: malformed lines in the daily files
 SPLITS_STREAM = 5  # per athlete: pacing tendency, then each race's per-km splits (in race order)
+NOTES_STREAM = 6  # per athlete: the free-text notes (state episodes, weather, wording, dirt)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:

@@ -13,6 +13,7 @@ from athlete_platform.ingestion.sample_data.config import (
     DIRT_STREAM,
     INVALID_RULES,
     MALFORMED_STREAM,
+    NOTES_STREAM,
     RACE_DISTANCES_M,
     SPLITS_STREAM,
     TRAINING_STREAM,
@@ -26,6 +27,7 @@ from athlete_platform.ingestion.sample_data.dirt import (
     session_lines,
     with_malformed_lines,
 )
+from athlete_platform.ingestion.sample_data.notes import session_notes
 from athlete_platform.ingestion.sample_data.physiology import (
     expected_mape_floor,
     session_speed_mps,
@@ -36,6 +38,7 @@ from athlete_platform.ingestion.sample_data.records import (
     Line,
     athlete_update_lines,
     first_athlete_line,
+    generic_notes,
     session_records,
     session_values,
 )
@@ -122,8 +125,9 @@ def _simulate_athlete(i: int, ctx: _Context) -> _AthleteOutput:
         f"{athlete_id}-{ctx.day_compact[d]}-{q}" for d, q in zip(day_abs.tolist(), sessions.seq.tolist(), strict=True)
     ]
     splits = _race_splits(config, i, profile, calendar, sessions, vdot_per_day, duration_s, values)
+    notes = _session_notes(config, i, profile, calendar, sessions, duration_s, dirt.invalid, ctx)
     records = session_records(
-        session_ids, athlete_id, sessions, calendar, values, elevation_m, iso_z(arrivals.first_epoch_s), splits
+        session_ids, athlete_id, sessions, values, elevation_m, iso_z(arrivals.first_epoch_s), notes, splits
     )
     first_files, second_files = arrivals.first_file_day.tolist(), arrivals.second_file_day.tolist()
     first_arrivals, edit_times = arrivals.first_epoch_s.tolist(), iso_z(arrivals.second_epoch_s)
@@ -155,6 +159,25 @@ def _simulate_athlete(i: int, ctx: _Context) -> _AthleteOutput:
             "late": ids(dirt.late),
             "missing_hr": ids(dirt.missing_hr),
         },
+    )
+
+
+def _session_notes(config, i, profile, calendar, sessions, duration_s, invalid, ctx: _Context) -> list[str]:
+    """The notes of athlete ``i``'s sessions from the athlete's own notes stream (drawn after the
+    simulation, so no other value depends on them)."""
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(NOTES_STREAM, i)))
+    day0 = config.start_date + timedelta(days=profile.first_day)
+    return session_notes(
+        rng,
+        i,
+        profile,
+        calendar,
+        sessions,
+        duration_s,
+        generic_notes(sessions, calendar),
+        day0.timetuple().tm_yday - 1,
+        (ctx.start_weekday + profile.first_day) % 7,
+        invalid,
     )
 
 

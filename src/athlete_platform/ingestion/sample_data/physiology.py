@@ -118,6 +118,13 @@ def banister_trimp(duration_s: ArrayLike, avg_hr: ArrayLike, hr_rest: float, hr_
     return float(out) if out.ndim == 0 else out
 
 
+def session_trimp(profile: AthleteProfile, sessions: Sessions, duration_s: np.ndarray) -> np.ndarray:
+    """Banister TRIMP of every session (races with their final time), for what reads the load
+    after the simulation (the notes); the simulation itself keeps its own sums."""
+    x = _hrr_fraction(sessions.avg_hr_bpm, profile.hr_rest_bpm, profile.hr_max_bpm)
+    return _trimp(duration_s / 60.0, x, profile.sex)
+
+
 def expected_mape_floor(sigma: float, n_intervals: int = 20000) -> float:
     """E|exp(eps) - 1| for eps ~ N(0, sigma), by Simpson's rule on [-12 sigma, 12 sigma]
     (the kink at 0 is a panel boundary). This is the best MAPE any race-time predictor can

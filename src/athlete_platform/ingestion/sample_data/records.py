@@ -1,5 +1,6 @@
-"""The JSON records of the app export: athlete records, session records with their notes,
-and the one way every record is written as a line."""
+"""The JSON records of the app export: athlete records, session records, the generic short
+note of each session (`notes` writes the state-driven ones), and the one way every record is
+written as a line."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ _NOTES = {
         "recovery jog",
         "easy run with strides",
         "relaxed shakeout",
-        "easy run, legs heavy",
+        "easy run, flat route",
         "Lockerer Dauerlauf",
     ),
     ("run", KIND_TEMPO): ("tempo run", "threshold 3x10min", "steady tempo", "progression run"),
@@ -55,18 +56,20 @@ _NOTES = {
     ("swim", KIND_INTERVALS): ("swim intervals 10x100m", "sprint set 16x50m"),
     ("swim", KIND_LONG): ("long swim",),
 }
+# Neutral additions only: what an athlete felt is written by `notes` from the athlete's state,
+# so a generic note never claims heavy legs or a hot day that did not happen.
 _NOTE_SUFFIXES = (
     "",
     "",
     "",
-    ", felt great",
-    ", tired",
-    ", legs heavy",
-    ", windy",
-    ", hot and humid",
-    ", très bien",
-    ", müde",
-    " 💪",
+    "",
+    ", usual route",
+    ", solo",
+    ", with the club",
+    ", new shoes",
+    ", before work",
+    " 👍",
+    " ✔️",
 )
 
 Line = tuple[int, int, str]  # (file day index, arrival epoch seconds, JSON line)
@@ -176,37 +179,45 @@ def session_values(
     )
 
 
+def generic_notes(sessions: Sessions, calendar: TrainingCalendar) -> list[str]:
+    """The short generic note of every session (what it was: "tempo run", "race: 10K"), from the
+    note draws of the training stream; `notes.session_notes` replaces some with state notes."""
+    kind_l, u_note_l, u_suffix_l = sessions.kind.tolist(), sessions.u_note.tolist(), sessions.u_note_suffix.tolist()
+    sport_names = [SPORTS[k] for k in sessions.sport.tolist()]
+    race_label = {int(s): RACE_LABELS[int(calendar.race_distance_idx[p])] for p, s in enumerate(sessions.race_index)}
+    notes = []
+    for s, kind in enumerate(kind_l):
+        if kind == KIND_RACE:
+            label = race_label[s]
+            notes.append(pick((f"race: {label}", f"{label} race", f"race day - {label}"), u_note_l[s]))
+        else:
+            notes.append(pick(_NOTES[(sport_names[s], kind)], u_note_l[s]) + pick(_NOTE_SUFFIXES, u_suffix_l[s]))
+    return notes
+
+
 def session_records(
     session_ids: list[str],
     athlete_id: str,
     sessions: Sessions,
-    calendar: TrainingCalendar,
     values: SessionValues,
     elevation_gain_m: np.ndarray,
     updated_at: list[str],
+    notes: list[str],
     splits: dict[int, list[dict]] | None = None,
 ) -> list[dict]:
     """The first version of every session record, in session order; a race carries its
     per-km `splits` (by session position) as its last field."""
     splits = splits or {}
     kind_l, rpe_l, elev_l = sessions.kind.tolist(), sessions.rpe.tolist(), elevation_gain_m.tolist()
-    u_note_l, u_suffix_l = sessions.u_note.tolist(), sessions.u_note_suffix.tolist()
     sport_names = [SPORTS[k] for k in sessions.sport.tolist()]
-    race_label = {int(s): RACE_LABELS[int(calendar.race_distance_idx[p])] for p, s in enumerate(sessions.race_index)}
     records = []
     for s, sid in enumerate(session_ids):
-        kind, sport = kind_l[s], sport_names[s]
-        if kind == KIND_RACE:
-            label = race_label[s]
-            note = pick((f"race: {label}", f"{label} race, gave it everything", f"race day - {label}"), u_note_l[s])
-        else:
-            note = pick(_NOTES[(sport, kind)], u_note_l[s]) + pick(_NOTE_SUFFIXES, u_suffix_l[s])
         records.append(
             {
                 "record_type": "session",
                 "session_id": sid,
                 "athlete_id": athlete_id,
-                "sport": sport,
+                "sport": sport_names[s],
                 "start_time": values.start_time[s],
                 "duration_s": values.duration_s[s],
                 "distance_m": values.distance_m[s],
@@ -214,8 +225,8 @@ def session_records(
                 "avg_hr": values.avg_hr_bpm[s],
                 "max_hr": values.max_hr_bpm[s],
                 "rpe": rpe_l[s],
-                "notes": note,
-                "is_race": kind == KIND_RACE,
+                "notes": notes[s],
+                "is_race": kind_l[s] == KIND_RACE,
                 "source": "app",
                 "updated_at": updated_at[s],
             }
