@@ -33,8 +33,8 @@ underlying training or the latent truth) is listed in the manifest and the summa
 Modules, by job: ``config`` (knobs and constants), ``profile`` and ``training`` (what each
 athlete is and does), ``physiology`` (VDOT, TRIMP, latent fitness, speeds), ``timezones``,
 ``records`` (the JSON records), ``notes`` and ``note_templates`` (free-text notes from each
-athlete's state, with their own dirt and stream; ``notes.note_topic`` labels them), ``dirt``, ``writers`` (files and manifest), ``summary`` and
-``generator`` (`generate`).
+athlete's state, with their own dirt and stream; ``notes.note_topic`` labels them), ``dirt``,
+``writers`` (files and manifest), ``summary`` and ``generator`` (`generate`).
 """
 
 from __future__ import annotations
