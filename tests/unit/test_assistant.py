@@ -310,3 +310,24 @@ def test_a_run_is_traced_in_mlflow(lake_settings, tmp_path):
     assert spans["week_sessions"].outputs["top_contributors"] == [f"{ATHLETE}-s1", f"{ATHLETE}-s2"]
     assert all(span.end_time_ns > span.start_time_ns for span in spans.values())
     assert trace.info.experiment_id == mlflow.get_experiment_by_name("assistant").experiment_id
+
+
+# --- the console command ------------------------------------------------------------------------------
+
+
+def test_cli_ask_prints_the_answer_and_its_sources(lake_settings, monkeypatch, capsys):
+    from athlete_platform.cli import main
+    from tests.conftest import HOME
+
+    monkeypatch.setenv("ATHLETE_CONF_FILE", str(HOME / "conf" / "test.yaml"))
+    monkeypatch.setenv("ATHLETE_DATA_DIR", str(lake_settings.data_dir))
+    monkeypatch.setenv("ATHLETE_ASSISTANT__RACE_PREDICTION_SOURCE", "gold_table")
+    monkeypatch.setenv("ATHLETE_ASSISTANT__TRACE", "false")
+    assert main(["ask", "--athlete", ATHLETE, "--as-of", "2024-03-03", LOAD_QUESTION]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Your training load from 2024-02-26 to 2024-03-03 was 350.0 TRIMP [1].")
+    assert "\nSources:\n[1] uc_athlete_data.feature_store.athlete_rolling_features [athlete_id=ath_0001" in out
+    assert main(["ask", "--athlete", ATHLETE, "--as-of", "last week", LOAD_QUESTION]) == 2
+    assert "--as-of must be a date YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["ask", "--athlete", "ath_9999", LOAD_QUESTION]) == 2
+    assert "No feature rows for athlete_id 'ath_9999'" in capsys.readouterr().err

@@ -53,9 +53,13 @@ class Answer:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: float = 0.0
     trace_id: str | None = None
+    # The tool results the answer was written from (for checks and evaluation; not returned by the API).
+    outputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("outputs")
+        return out
 
     def lines(self) -> list[str]:
         """The answer, then its citations, as the console prints them."""
@@ -175,6 +179,7 @@ class Assistant:
             grounded=composed.grounded and check.ok,
             problems=check.problems(),
             tool_calls=toolbox.calls,
+            outputs=outputs,
         )
 
     def _ask_llm(self, toolbox: Toolbox, question: str, day: date) -> Answer:
@@ -202,6 +207,7 @@ class Assistant:
             citations=citations,
             grounded=not refused,
             tool_calls=toolbox.calls,
+            outputs=run.outputs,
         )
 
     def _rejected(self, toolbox: Toolbox, question: str, day: date, problems: list[str], text: str) -> Answer:
