@@ -213,6 +213,25 @@ def _export_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    """A question about one athlete's training, answered from the lakehouse with citations (no Spark)."""
+    import json
+    from datetime import date
+
+    from athlete_platform.assistant.agent import Assistant
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = date.fromisoformat(args.as_of)
+        except ValueError:
+            raise ConfigError(f"--as-of must be a date YYYY-MM-DD, not {args.as_of!r}.") from None
+    answer = Assistant.from_settings(settings).ask(args.athlete, args.question, as_of)
+    print(json.dumps(answer.to_dict(), indent=2, default=str) if args.json else "\n".join(answer.lines()))
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -236,7 +255,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         _generate(args, settings)
     results = steps.run_batch(ctx)
     print("\n".join(steps.summary_lines(ctx, results)))
+    print("\n".join(_example_answer(settings)))
     return 0
+
+
+#: The question `run` ends with (README "Assistant"), for the first sample athlete.
+EXAMPLE_QUESTION = ("ath_0001", "Why was my training load high this week?")
+
+
+def _example_answer(settings: Settings) -> list[str]:
+    """One assistant answer from the lakehouse just built; a failure is reported, not raised (the batch ran)."""
+    from athlete_platform.assistant.agent import Assistant
+
+    athlete, question = EXAMPLE_QUESTION
+    header = ["", f"assistant example (athlete-platform ask --athlete {athlete} {question!r}):"]
+    try:
+        answer = Assistant.from_settings(settings).ask(athlete, question)
+    except PlatformError as exc:
+        return [*header, f"  no answer: {exc}"]
+    return header + [f"  {line}" if line else "" for line in answer.lines()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,6 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--alias", default="champion", help="registry alias to export (default champion)")
     export.add_argument("--out", required=True, help="the folder to write (replaced atomically)")
     export.set_defaults(handler=_export_model)
+
+    ask = sub.add_parser(
+        "ask",
+        help="ask about one athlete's training (load, form, injury risk, races, notes): an answer with citations "
+        "(config: assistant.*)",
+    )
+    ask.add_argument("--athlete", required=True, help="the athlete whose data is read, e.g. ath_0001")
+    ask.add_argument("question", help='e.g. "Why was my training load high this week?"')
+    ask.add_argument("--as-of", help="answer as of this day YYYY-MM-DD (default: the athlete's latest feature day)")
+    ask.add_argument("--json", action="store_true", help="print the whole answer (tool calls, trace id) as JSON")
+    ask.set_defaults(handler=_ask)
 
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")

@@ -225,6 +225,52 @@ class ServingSettings(_Strict):
         return value if value is None or value.get_secret_value() else None
 
 
+class AssistantSettings(_Strict):
+    """The training-insights assistant (`athlete-platform ask`, `POST /v1/athletes/{id}/ask`).
+
+    composer:          deterministic (default: plans the tool calls for the question types it
+                       knows and writes the answer from tool results only) or llm (an
+                       OpenAI-compatible chat-completions server with tool calling).
+    llm_base_url, llm_model, llm_api_key_env: the server (e.g. http://127.0.0.1:8000/v1), the
+                       model name, and the NAME of the environment variable holding the key
+                       (the key itself never goes in a file).
+    max_steps:         most chat-completion round trips of one LLM answer (each may call tools).
+    timeout_s:         per HTTP request (LLM server, race-prediction API).
+    race_prediction_source: api (the deployment API's race-predictions route at
+                       `race_prediction_api_url`, default http://serving.host:serving.port) or
+                       gold_table (the batch predictions in gold.athlete_predictions).
+    experiment:        MLflow experiment the traces of assistant runs go to.
+    trace:             trace every run in MLflow (tool calls with inputs, outputs, latency).
+    notes_days:        how far back "what did I note" and the relevant-note search look.
+    """
+
+    composer: Literal["deterministic", "llm"] = "deterministic"
+    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    llm_model: str = Field("local-model", min_length=1)
+    llm_api_key_env: str = Field("ASSISTANT_LLM_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_steps: int = Field(6, ge=1, le=50)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    race_prediction_source: Literal["api", "gold_table"] = "api"
+    race_prediction_api_url: str | None = None
+    experiment: str = Field("assistant", min_length=1)
+    trace: bool = True
+    notes_days: int = Field(28, ge=1, le=3660)
+
+    @field_validator("llm_base_url", "race_prediction_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+    @field_validator("llm_api_key_env")
+    @classmethod
+    def _key_env(cls, value: str) -> str:
+        if value.startswith(ENV_PREFIX):  # ATHLETE_* variables are settings, read as such
+            raise ValueError(f"must not start with {ENV_PREFIX} (those variables are settings), e.g. OPENAI_API_KEY")
+        return value
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -238,6 +284,7 @@ class Settings(_Strict):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     online_store: OnlineStoreSettings = OnlineStoreSettings()
     serving: ServingSettings = ServingSettings()
+    assistant: AssistantSettings = AssistantSettings()
     output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.

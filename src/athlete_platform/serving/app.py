@@ -5,6 +5,7 @@ Routes (README "Serving" has a curl and a real response for each):
     POST /v1/athletes/{athlete_id}/race-predictions   time_estimator on stored features
     POST /v1/athletes/{athlete_id}/live-coaching      live_pace_coach with passed features
     POST /v1/events/sessions                          session events -> bronze.session_events (202)
+    POST /v1/athletes/{athlete_id}/ask                the assistant: a grounded answer with citations
     GET  /v2, /v2/health/live, /v2/health/ready       Open Inference Protocol v2 ...
     GET  /v2/models/{name}[/versions/{v}][/ready]
     POST /v2/models/{name}[/versions/{v}]/infer       ... on the raw model signature
@@ -50,7 +51,14 @@ from athlete_platform.serving import inference_log as ilog
 from athlete_platform.serving.http_errors import error_answer, validation_answer
 from athlete_platform.serving.kinds import KINDS, LIVE_PACE_COACH, TIME_ESTIMATOR
 from athlete_platform.serving.middleware import GuardMiddleware
-from athlete_platform.serving.models import ModelWatcher, RegistryLoader, ServedModel, Snapshot, describe
+from athlete_platform.serving.models import (
+    ModelUnavailable,
+    ModelWatcher,
+    RegistryLoader,
+    ServedModel,
+    Snapshot,
+    describe,
+)
 from athlete_platform.serving.oip import OIPError, infer_response, model_metadata, parse_infer_request
 
 log = logging.getLogger("athlete_platform.serving")
@@ -96,6 +104,17 @@ class LiveCoachingRequest(BaseModel):
     ts: dt.datetime | None = None
 
     _iso = field_validator("race_date", "ts", mode="before")(_iso_text)
+
+
+class AskRequest(BaseModel):
+    """A question about the athlete of the path, optionally as of a day (default: the latest feature day)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(min_length=1, max_length=2000)
+    as_of: dt.date | None = None
+
+    _as_of_text = field_validator("as_of", mode="before")(_iso_text)
 
 
 class StoreHandle:
@@ -157,6 +176,19 @@ class ServiceState:
         self.store = store
         self.inference_log = log_
         self.started_at = ilog.utc_iso(dt.datetime.now(dt.UTC))
+        self._assistant: Any = None
+        self._assistant_lock = threading.Lock()
+
+    def assistant(self) -> Any:
+        """The assistant, built on first use; its race predictions come from this service in-process
+        (the same function as the race-predictions route, without an HTTP hop to itself)."""
+        if self._assistant is None:
+            with self._assistant_lock:
+                if self._assistant is None:
+                    from athlete_platform.assistant.agent import Assistant
+
+                    self._assistant = Assistant(self.settings, race_source=_InProcessRaces(self))
+        return self._assistant
 
     @classmethod
     def load(cls, settings: Settings) -> ServiceState:
@@ -339,6 +371,46 @@ def live_coaching(state: ServiceState, request_id: str, athlete_id: str, body: L
     }
 
 
+class _InProcessRaces:
+    """The assistant's `race_prediction` tool inside the API: the race-predictions route's function."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+
+    def predict(self, athlete_id: str, distance_m: float, as_of: dt.date | None) -> dict[str, Any]:
+        from athlete_platform.assistant.citations import api_citation
+
+        request_id = ilog.new_request_id()
+        body = race_predictions(self.state, request_id, athlete_id, RacePredictionRequest(race_distance_m=distance_m))
+        prediction = body["predictions"][0]
+        return {
+            **prediction,
+            "feature_date": body["feature_date"],
+            "model_name": body["model_name"],
+            "model_version": body["model_version"],
+            "source": "api",
+            "citation": api_citation(
+                f"/v1/athletes/{athlete_id}/race-predictions",
+                request_id,
+                race_distance_m=distance_m,
+                feature_date=body["feature_date"],
+                model_version=body["model_version"],
+            ),
+        }
+
+
+def ask(state: ServiceState, request_id: str, athlete_id: str, body: AskRequest) -> dict[str, Any]:
+    """The assistant's answer for the athlete of the path (its data only), with citations."""
+    from athlete_platform.assistant.llm import LlmError
+
+    athlete = check_athlete_id(athlete_id)
+    try:
+        answer = state.assistant().ask(athlete, body.question, body.as_of)
+    except LlmError as exc:  # the configured LLM server is down: not the client's fault
+        raise ModelUnavailable(str(exc)) from None
+    return {"request_id": request_id, **answer.to_dict()}
+
+
 def _oip_model(snapshot: Snapshot, names: TableNames, name: str, version: str | None) -> tuple[str, ServedModel]:
     """(alias, model) for an OIP model name (`time_estimator` or its registered name) and version."""
     kind = KINDS.get(name) or next((k for k in KINDS.values() if names(k.registered) == name), None)
@@ -453,6 +525,10 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
     @app.post("/v1/athletes/{athlete_id}/live-coaching")
     def post_live_coaching(athlete_id: str, body: LiveCoachingRequest, request: Request) -> JSONResponse:
         return JSONResponse(live_coaching(service(request), request_id(request), athlete_id, body))
+
+    @app.post("/v1/athletes/{athlete_id}/ask")
+    def post_ask(athlete_id: str, body: AskRequest, request: Request) -> JSONResponse:
+        return JSONResponse(ask(service(request), request_id(request), athlete_id, body))
 
     @app.post("/v1/events/sessions", status_code=202)
     def post_session_events(body: Annotated[Any, Body()], request: Request) -> JSONResponse:
