@@ -291,14 +291,14 @@ def test_every_number_in_a_composed_answer_is_a_tool_number(lake_settings):
 # --- tracing ------------------------------------------------------------------------------------------
 
 
-def test_a_run_is_traced_in_mlflow(lake_settings, tmp_path):
+def test_a_run_is_traced_in_mlflow(lake_settings):
+    """Traced into the lake's own store (SQLite and artifacts under its data_dir): an explicit
+    `tracking_uri` would leave the artifacts at MLflow's default, ./mlruns of the working folder."""
     import mlflow
 
     from athlete_platform.assistant.tracing import MlflowTracer
 
-    settings = lake_settings.model_copy(
-        update={"mlflow": lake_settings.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"})}
-    )
+    settings = lake_settings
     helper = Assistant(settings, open_index=lambda: FakeIndex([NOTE_HEAVY]), tracer=MlflowTracer(settings))
     answer = helper.ask(ATHLETE, LOAD_QUESTION)
     trace = mlflow.get_trace(answer.trace_id, flush=True)
