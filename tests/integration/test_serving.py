@@ -49,6 +49,7 @@ from athlete_platform.lakehouse.models import (
 from athlete_platform.online.backends import open_store
 from athlete_platform.online.redis_server import RedisServer
 from tests.conftest import HOME, free_port, generate_sample
+from tests.integration import assistant_cases
 from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
@@ -826,3 +827,22 @@ def test_train_live_with_too_few_races_with_splits_is_skipped_not_failed(runs, m
     assert isinstance(result, LiveTrainingSkipped) and not result.promoted
     assert "up to 2024-01-20" in result.decision and "run silver and features first" in result.decision
     assert resolve_alias(result.model_name, CHAMPION) is not None  # the served one stays
+
+
+# --- the assistant (issue 13) on this module's lake: no lakehouse of its own --------------------
+
+
+def test_assistant_tools_equal_spark(spark, names, lake):
+    assistant_cases.tools_equal_spark(spark, names, lake)
+
+
+def test_assistant_answers_the_highest_week(spark, names, lake):
+    assistant_cases.answers_the_highest_week(spark, names, lake)
+
+
+def test_assistant_ask_route(client, lake, gold):
+    assistant_cases.ask_route(client, lake, gold)
+
+
+def test_assistant_ask_cli_is_traced(lake):
+    assistant_cases.ask_cli_is_traced(lake)
