@@ -232,6 +232,32 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    """The LanceDB document index: rebuild it from feature_store.document_chunks, or say what it holds."""
+    if args.action == "status":
+        from athlete_platform.features.documents.index import MISSING_HINT, index_exists, read_state
+
+        path = settings.documents_index_path
+        state = read_state(path) if index_exists(path) else None
+        if state is None:
+            print(f"document index: none at {path}; {MISSING_HINT}")
+            return 1
+        print(
+            f"document index {path}: {state.rows} chunks from {state.table} v{state.version}, "
+            f"embedded by {state.model_name} {state.model_version}"
+        )
+        return 0
+    from athlete_platform.features.documents.pipeline import rebuild_index
+    from athlete_platform.lakehouse.spark import build_spark
+    from athlete_platform.lakehouse.tables import TableNames
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    spark = build_spark(settings, master=args.master)
+    outcome = rebuild_index(spark, TableNames.from_settings(settings.catalog), settings)
+    print(f"document index {settings.documents_index_path}: {outcome}")
+    return 0
+
+
 def _step(spec: steps.StepSpec):
     """A CLI handler running one registered step for --run-date (default: last sample-data day)."""
 
@@ -320,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-date", help="run date YYYY-MM-DD (default: the last sample-data day)")
     run.add_argument("--no-generate", action="store_true", help="use the landing folder as it is")
     run.set_defaults(handler=_run)
+
+    index = sub.add_parser(
+        "index", help="the document index (LanceDB): rebuild it from feature_store.document_chunks, or show its state"
+    )
+    index.add_argument("action", choices=["rebuild", "status"])
+    index.set_defaults(handler=_index)
 
     events = sub.add_parser(
         "ingest-events", help="append session events (JSON lines, one per line) to bronze.session_events (no Spark)"

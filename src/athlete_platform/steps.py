@@ -87,6 +87,21 @@ STEPS: tuple[StepSpec, ...] = (
         (Param("full_refresh", "recompute every athlete's online row, not only the changed ones", bool, False),),
     ),
     StepSpec(
+        "embed-documents",
+        "embed_documents",
+        "session notes + knowledge articles -> feature_store.document_chunks (embeddings; incremental: Change "
+        "Data Feed, each distinct text embedded once) -> the LanceDB document index",
+        "athlete_platform.features.documents.pipeline:EmbedDocumentsStep",
+        (
+            Param(
+                "full_refresh",
+                "re-chunk every note, not only changed ones (stored embeddings are still reused)",
+                bool,
+                False,
+            ),
+        ),
+    ),
+    StepSpec(
         "train",
         "training_pipeline",
         "train + register the time estimator, promotion gate",
@@ -254,6 +269,9 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
         lines.append(f"  model {live.model_name} v{live.version} (finish-time MAPE on held-out snapshots):")
         lines.extend(f"    {line}" for line in live.gate_table.splitlines())
         lines.append(f"  gate: {live.decision}")
+    documents = results.get("embed-documents")
+    if documents is not None:
+        lines.append(f"  document index {ctx.settings.documents_index_path}: {documents.index}")
     report = results.get("report")
     if report is not None:
         lines.append(f"  report: {report.index_path}")

@@ -9,7 +9,8 @@ and small files pile up; this step bounds storage (issue 10, item 9). Per existi
    - the feature table versions `gold.athlete_predictions` records (`feature_table_version`):
      reading that version reproduces a prediction, so it must stay readable;
    - for silver.sessions / silver.races, the versions after the one the feature pipeline last
-     computed from (it reads their Change Data Feed from there on).
+     computed from, and for silver.sessions the one after what the document pipeline last
+     embedded (they read the Change Data Feed from there on).
    The horizon is the commit time of the oldest referenced version minus a margin, but never
    later than `maintenance.min_retention_hours` ago; VACUUM gets it as whole hours, rounded up
    (Delta rounds `RETAIN` to the nearest hour, which could otherwise move it past the version).
@@ -158,9 +159,15 @@ def referenced_versions(spark: SparkSession, names: tables.TableNames) -> dict[s
         column = tables.PREDICTION_FEATURE_VERSION_COLUMN
         rows = spark.table(predictions).where(f"{column} IS NOT NULL").select(column).distinct().collect()
         referenced[features] = {int(r[0]) for r in rows}
-    if spark.catalog.tableExists(features):
-        recorded = table_properties(spark, features)
-        for upstream, prop in tables.FEATURE_SOURCE_VERSION_PROPERTIES.items():
+    consumers = (
+        (features, tables.FEATURE_SOURCE_VERSION_PROPERTIES),
+        (names(tables.DOCUMENT_CHUNKS), tables.DOCUMENT_SOURCE_VERSION_PROPERTIES),
+    )
+    for consumer, properties in consumers:
+        if not spark.catalog.tableExists(consumer):
+            continue
+        recorded = table_properties(spark, consumer)
+        for upstream, prop in properties.items():
             name = names(upstream)
             if prop in recorded and spark.catalog.tableExists(name):
                 # The pipeline reads changes after the recorded version: the next one and later.

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 SCHEMAS: dict[str, str] = {
     "bronze": "Raw records and device files as landed, plus quarantine.",
     "silver": "Typed, validated, deduplicated athletes, sessions and races.",
-    "feature_store": "Daily per-athlete training-load features (offline store).",
+    "feature_store": "Daily per-athlete training-load features and document embeddings (offline store).",
     "gold": "Predictions and reports that users query.",
     "ml": "Models registered in MLflow.",
 }
@@ -324,6 +324,35 @@ ATHLETE_ROLLING_FEATURES = Table(
     properties=CDF,
 )
 
+DOCUMENT_CHUNKS = Table(
+    "feature_store",
+    "document_chunks",
+    keys=("chunk_id",),
+    comment="Session notes (silver.sessions.notes) and knowledge articles (knowledge/*.md), chunked and embedded "
+    "(DESIGN.md section 12); the source of truth of the LanceDB document index, which is rebuilt from it.",
+    columns=(
+        _c("chunk_id", "STRING", "SHA-256 (hex) of source|source_id|chunk_index"),
+        _c("source", "STRING", "session_note or knowledge"),
+        _c("source_id", "STRING", "session_id of the note, or the article's file stem"),
+        _c("chunk_index", "INT", "0-based position of the chunk in its note or article"),
+        _c("athlete_id", "STRING", "Athlete key of the note (null for knowledge)"),
+        _c("doc_date", "DATE", "session_date of the note (null for knowledge)"),
+        _c("title", "STRING", "Article title and section heading (null for notes)"),
+        _c("text", "STRING", "The chunk's text (whitespace collapsed)"),
+        _c("content_sha256", "STRING", "SHA-256 (hex) of the exact text embedded (title line + text for articles)"),
+        _c("model_name", "STRING", "Embedding model name"),
+        _c("model_version", "STRING", "Embedding model version (package and version that computed it)"),
+        _c("embedding", "ARRAY<FLOAT>", "Passage embedding, L2-normalised (dot product = cosine similarity)"),
+        _c("computed_at", "TIMESTAMP", "When the row was written (UTC)"),
+        *_LINEAGE,
+    ),
+    properties=CDF,
+    constraints={
+        "document_source": "source IN ('session_note', 'knowledge')",
+        "note_has_athlete_and_date": "source <> 'session_note' OR (athlete_id IS NOT NULL AND doc_date IS NOT NULL)",
+    },
+)
+
 ATHLETE_PREDICTIONS = Table(
     "gold",
     "athlete_predictions",
@@ -425,6 +454,7 @@ FEATURE_PIPELINE_TABLES = (
 )
 ALL_TABLES = (
     *FEATURE_PIPELINE_TABLES,
+    DOCUMENT_CHUNKS,
     ATHLETE_PREDICTIONS,
     ATHLETE_WEEKLY_REPORT,
     SESSION_EVENTS,
@@ -437,6 +467,10 @@ ALL_TABLES = (
 FEATURE_SOURCE_VERSION_PROPERTIES: dict[Table, str] = {
     SESSIONS: "athlete_platform.source.sessions_version",
     RACES: "athlete_platform.source.races_version",
+}
+# ... the document pipeline records the silver.sessions version whose notes it last embedded ...
+DOCUMENT_SOURCE_VERSION_PROPERTIES: dict[Table, str] = {
+    SESSIONS: "athlete_platform.source.sessions_version",
 }
 # ... and each prediction row records the feature table version it scored (reproducible by time travel).
 PREDICTION_FEATURE_VERSION_COLUMN = "feature_table_version"
