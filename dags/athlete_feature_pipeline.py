@@ -1,6 +1,6 @@
-"""Daily: landing -> bronze -> silver -> features for {{ ds }}; publishes the features asset, then
-materializes the online store and embeds the new session notes (both after the publish and beside
-each other, so neither a store that is down nor the embedding model holds up inference)."""
+"""Daily: landing -> bronze -> silver -> features for {{ ds }}; publishes the features asset (which
+triggers inference and the document embedding, `athlete_documents`), then materializes the online
+store (after the publish, so a store that is down does not hold up inference)."""
 
 from datetime import datetime
 
@@ -26,11 +26,10 @@ with DAG(
     silver = SparkSubmitOperator(**submit_kwargs("silver", "{{ ds }}"))
     feature_job = SparkSubmitOperator(**submit_kwargs("features", "{{ ds }}"))
     materialize = SparkSubmitOperator(**submit_kwargs("materialize", "{{ ds }}"))
-    embed_documents = SparkSubmitOperator(**submit_kwargs("embed-documents", "{{ ds }}"))
 
     @task(outlets=[features])
     def publish_features(*, outlet_events=None, ds=None):
         """Tell asset-triggered consumers which run date the fresh features are for."""
         outlet_events[features].extra = {"run_date": ds}
 
-    bronze >> silver >> feature_job >> publish_features() >> [materialize, embed_documents]
+    bronze >> silver >> feature_job >> publish_features() >> materialize

@@ -34,6 +34,7 @@ import httpx
 from athlete_platform.assistant.agent import Assistant
 from athlete_platform.assistant.lake import LakeReader
 from athlete_platform.assistant.tools import athlete_features, week_sessions
+from athlete_platform.ingestion.sample_data.notes import note_topic
 from athlete_platform.lakehouse import tables
 from tests.conftest import HOME
 
@@ -137,6 +138,17 @@ def answers_the_highest_week(spark, names, lake) -> None:
     cited_sessions = {c["key"] for c in answer.citations if c.get("table", "").endswith("silver.sessions")}
     assert {f"session_id={sid}" for sid, _day in want["top"]} <= cited_sessions
     assert [c["tool"] for c in answer.tool_calls] == ["athlete_features", "week_sessions", "search_notes_and_knowledge"]
+    # A note of theirs from that week (the generator writes a heavy-legs note in each athlete's
+    # two highest-load weeks), quoted as data and cited by its chunk id in the index.
+    chunks = {
+        r["chunk_id"]: r
+        for r in spark.table(names(tables.DOCUMENT_CHUNKS))
+        .where(f"athlete_id = '{athlete}' AND doc_date BETWEEN DATE'{week_start}' AND DATE'{last_day}'")
+        .collect()
+    }
+    cited_notes = [c for c in answer.citations if c.get("chunk_id") in chunks]
+    assert cited_notes, (text, answer.citations)
+    assert any(note_topic(chunks[c["chunk_id"]]["text"]) == "heavy_legs" for c in cited_notes), text
 
 
 def ask_route(client: httpx.Client, lake, gold) -> None:

@@ -113,6 +113,7 @@ def runs(spark, module_lake, redis_store):
         client.set_registered_model_alias(live.model_name, CHAMPION, live.version)
     module_lake.run("predict", run_date, "serving-1", settings=settings)
     module_lake.run("materialize", run_date, "serving-1", settings=settings)
+    out["documents"] = module_lake.run("embed-documents", run_date, "serving-1", settings=settings)
     return out
 
 

@@ -14,6 +14,7 @@ EXPECTED = {
     "athlete_batch_inference",
     "athlete_table_maintenance",
     "athlete_online_inference_log",
+    "athlete_documents",
 }
 
 
@@ -53,22 +54,33 @@ def test_dag_policy(dagbag, dag_id):
 def test_spark_tasks_submit_the_jobs_with_templated_dates(dagbag):
     features = dagbag.dags["athlete_feature_pipeline"]
     chain = [t.task_id for t in features.topological_sort()]
-    assert chain[:4] == ["bronze_ingestion", "silver_pipeline", "feature_pipeline", "publish_features"]
-    # After the publish, side by side: neither holds up inference nor the other.
-    assert set(chain[4:]) == {"materialize_online_store", "embed_documents"}
-    assert features.get_task("publish_features").downstream_task_ids == set(chain[4:])
-    assert features.get_task("embed_documents").application.endswith("jobs/embed_documents.py")
+    assert chain == [
+        "bronze_ingestion",
+        "silver_pipeline",
+        "feature_pipeline",
+        "publish_features",
+        "materialize_online_store",
+    ]
     job = features.get_task("feature_pipeline")
     assert job.application.endswith("jobs/feature_pipeline.py")
     assert "{{ ds }}" in job.application_args
     assert "derbyclient" in job.driver_class_path
 
 
-def test_inference_is_triggered_by_the_features_asset(dagbag):
-    inference = dagbag.dags["athlete_batch_inference"]
+@pytest.mark.parametrize("dag_id", ["athlete_batch_inference", "athlete_documents"])
+def test_inference_and_documents_are_triggered_by_the_features_asset(dagbag, dag_id):
+    consumer = dagbag.dags[dag_id]
     produced = {o.name for o in dagbag.dags["athlete_feature_pipeline"].get_task("publish_features").outlets}
-    consumed = {a.name for a in inference.timetable.asset_condition.objects}
+    consumed = {a.name for a in consumer.timetable.asset_condition.objects}
     assert produced and produced <= consumed
+
+
+def test_documents_dag_embeds_for_the_published_run_date(dagbag):
+    from athlete_platform.orchestration import RUN_END
+
+    (task,) = dagbag.dags["athlete_documents"].tasks
+    assert task.task_id == "embed_documents" and task.application.endswith("jobs/embed_documents.py")
+    assert RUN_END in task.application_args
 
 
 def test_run_date_templates_for_dated_and_asset_triggered_runs():
