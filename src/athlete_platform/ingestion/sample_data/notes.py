@@ -18,7 +18,7 @@ What a note says follows what the simulation knows about the athlete on that day
 About a third of sessions get a state note; the rest keep the short generic note of
 `records.generic_notes` ("tempo run"). Athletes in Berlin, São Paulo and some in the Americas
 write part of their notes in German, Portuguese or Spanish. Dirt: empty and whitespace-only
-notes, emoji, a few diary-length notes (3,000-8,000 characters: under the 10,000 a note may
+notes, emoji, a few diary-length notes (2,500-4,500 characters: under the 10,000 a note may
 have in silver), stray control characters (a NUL, Windows line ends: JSON escapes them, silver
 removes them), and a note that tries to instruct an assistant.
 
@@ -61,8 +61,11 @@ RACE_REPORT_P = 0.9
 RACE_GREAT_Z, RACE_TOUGH_Z = -0.5, 0.8  # the race's noise: below = a fast day, above = a slow one
 EMOJI_P = 0.12
 EMPTY_P, BLANK_P = 0.05, 0.01
-LONG_P = 0.002
-LONG_CHARS = (3000, 8000)
+# Diary-length notes are rare and bounded: each is several chunks of the most expensive text to
+# embed (make run embeds every distinct chunk once; on a busy 2-core machine 0.2 % of sessions at
+# up to 8,000 characters made embedding take minutes). About 8 in the default sample.
+LONG_P = 0.0003
+LONG_CHARS = (2500, 4500)
 CONTROL_P = 0.002
 INJECTION_P = 0.0015  # per session; athlete 1 (index 0) always has one, so any sample holds one
 
