@@ -291,15 +291,24 @@ EXAMPLE_QUESTION = ("ath_0001", "Why was my training load high this week?")
 
 def _example_answer(settings: Settings) -> list[str]:
     """One assistant answer from the lakehouse just built; a failure is reported, not raised (the batch ran)."""
+    from datetime import date, timedelta
+
     from athlete_platform.assistant.agent import Assistant
+    from athlete_platform.assistant.tools import athlete_features
 
     athlete, question = EXAMPLE_QUESTION
-    header = ["", f"assistant example (athlete-platform ask --athlete {athlete} {question!r}):"]
     try:
-        answer = Assistant.from_settings(settings).ask(athlete, question)
+        assistant = Assistant.from_settings(settings)
+        # As of the Sunday of the athlete's highest-load week: the question's own case (the run
+        # date's week may hold a single day).
+        last = assistant.latest_day(athlete)
+        season = athlete_features(assistant.lake, athlete, last - timedelta(days=364), last)["season"]
+        as_of = min(date.fromisoformat(season["highest_week_start"]) + timedelta(days=6), last)
+        header = ["", f"assistant example (athlete-platform ask --athlete {athlete} --as-of {as_of} {question!r}):"]
+        answer = assistant.ask(athlete, question, as_of)
     except PlatformError as exc:
-        return [*header, f"  no answer: {exc}"]
-    return header + [f"  {line}" if line else "" for line in answer.lines()]
+        return ["", f"assistant example: no answer: {exc}"]
+    return header + [f"  {line}" if line else "" for text in answer.lines() for line in text.split("\n")]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -307,15 +307,17 @@ def search_notes_and_knowledge(
     k: int = 5,
     include_knowledge: bool = True,
 ) -> dict[str, Any]:
-    """The `k` best chunks for `query`: `athlete_id`'s own notes dated `since..until`, plus the
-    knowledge articles when asked. A hit of another athlete is dropped (the index filters inside
-    its query already; this is the second lock) and counted."""
+    """The `k` best of `athlete_id`'s own notes dated `since..until` for `query`, then (when asked)
+    the `k` best knowledge chunks: two rankings, so the articles (long, on-topic for every
+    training question) never crowd the athlete's own notes out. A hit of another athlete is
+    dropped (the index filters inside its query already; this is the second lock) and counted."""
     query = " ".join(str(query).split())
     if not query:
         raise ToolError("search_notes_and_knowledge: the query is empty.")
-    hits = index.search(
-        query, athlete_id=athlete_id, since=since, until=until, k=k, include_knowledge=include_knowledge
-    )
+    hits = list(index.search(query, athlete_id=athlete_id, since=since, until=until, k=k, include_knowledge=False))
+    if include_knowledge:
+        mixed = index.search(query, athlete_id=athlete_id, since=since, until=until, k=2 * k, include_knowledge=True)
+        hits += [hit for hit in mixed if hit.source == "knowledge"][:k]
     out = []
     citations = []
     foreign = 0
