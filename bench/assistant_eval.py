@@ -151,6 +151,10 @@ def main() -> int:
         print("retrieval recall@5: n/a (no feature_store.document_chunks table or no note_topic labels)")
     share = faithful / max(1, len(claims))
     print(f"numeric faithfulness: {faithful}/{len(claims)} numbers equal a tool output ({share:.1%})")
+    for kind, a, _f in rows:
+        for claim in grounding.check(a.text, a.outputs).claims:
+            if not claim.grounded:
+                print(f"  not grounded ({kind}, {a.athlete_id}): {claim.text!r} in {a.text[:300]!r}")
     print(f"facts covered: {sum(facts)}/{len(facts)} ({sum(facts) / max(1, len(facts)):.1%})")
     print(
         f"refusal correctness: {correct_refusals}/{len(refusals)} refused; "

@@ -331,3 +331,14 @@ def test_cli_ask_prints_the_answer_and_its_sources(lake_settings, monkeypatch, c
     assert "--as-of must be a date YYYY-MM-DD" in capsys.readouterr().err
     assert main(["ask", "--athlete", "ath_9999", LOAD_QUESTION]) == 2
     assert "No feature rows for athlete_id 'ath_9999'" in capsys.readouterr().err
+
+
+def test_a_quote_with_its_own_sentence_ends_is_one_quote():
+    """A note quoted with "!" inside: its numbers are the note's text, checked as a quote."""
+    note = "5K race: new PB! felt strong all the way"
+    outputs = [{"hits": [{"text": note, "date": "2024-12-07"}]}]
+    answer = f"- 2024-12-07: {grounding.quote(note)} [1]"
+    check = grounding.check(answer, outputs)
+    assert check.ok and not check.claims, check.problems()
+    forged = grounding.check(f"- 2024-12-07: {grounding.quote('9K race: new PB! felt strong')} [1]", outputs)
+    assert forged.bad_quotes and not forged.ok

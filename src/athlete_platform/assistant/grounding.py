@@ -114,8 +114,9 @@ def check(answer: str, outputs: list[dict[str, Any]]) -> Grounding:
     numbers = tool_numbers(outputs)
     strings = tool_strings(outputs)
     result = Grounding()
-    for sentence in _SENTENCE_END.split(answer):
-        sentence = _strip_quotes(sentence, strings, result)
+    # Quotes first, over the whole answer: a quoted note may hold its own sentence ends
+    # ("5K race: new PB! felt strong"), which must not split the quote from its closing mark.
+    for sentence in _SENTENCE_END.split(_strip_quotes(answer, strings, result)):
         sentence = _blank_verbatim(sentence, strings)
         markers = [m.start() for m in _MARKER.finditer(sentence)]
         sentence = _MARKER.sub(lambda m: " " * len(m.group()), sentence)
