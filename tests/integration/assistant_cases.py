@@ -209,3 +209,21 @@ def ask_cli_is_traced(lake) -> None:
     trace = mlflow.get_trace(answer["trace_id"])
     names = [span.name for span in trace.data.spans]
     assert names[0] == "assistant.ask" and {"athlete_features", "week_sessions"} <= set(names)
+
+
+def held_out_evaluation(lake) -> None:
+    """The evaluation (`bench/assistant_eval.py`'s code) on this module's lake, held out from the
+    `make run` lakehouse the README's figures come from: 4 athletes x 6 questions, expected facts
+    from pandas over the tables; the goals hold (faithfulness 100 %, facts >= 90 %, every refusal
+    right, every answerable question answered, the labelled heavy-legs/niggle notes retrieved)."""
+    from athlete_platform.assistant.evaluation import evaluate
+
+    settings, _run_date, _trained = lake
+    report = evaluate(_gold_settings(settings), n_athletes=4)
+    lines = "\n".join(report.lines())
+    assert len(report.rows) == 24, lines
+    assert report.claims and report.faithfulness == 1.0, lines
+    assert report.facts_total >= 40 and report.facts_covered >= 0.9, lines
+    assert report.correct_refusals == len(report.refusals) == 4, lines
+    assert report.answered == len(report.answerable) == 20, lines
+    assert report.recalls and report.recall_at_5 >= 0.6, lines

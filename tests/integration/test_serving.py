@@ -847,3 +847,7 @@ def test_assistant_ask_route(client, lake, gold):
 
 def test_assistant_ask_cli_is_traced(lake):
     assistant_cases.ask_cli_is_traced(lake)
+
+
+def test_assistant_held_out_evaluation_meets_its_goals(lake):
+    assistant_cases.held_out_evaluation(lake)
