@@ -181,7 +181,8 @@ def _load_answer(outputs, errors, cites) -> list[str]:
     sessions = outputs.get("week_sessions")
     if sessions is not None and sessions["sessions"]:
         top = sessions["sessions"][:2]
-        count = f"{sessions['session_count']} sessions {cites.marker(sessions['cite'])}"
+        n = sessions["session_count"]
+        count = f"{n} session{'' if n == 1 else 's'} {cites.marker(sessions['cite'])}"
         parts = [
             f"{s['session_date']} {s['sport']} of {_f(s['duration_min'], 0)} min and {_f(s['distance_km'], 1)} km, "
             f"load {_f(s['session_load'], 1)} ({_f(100 * s['share_of_week_load'], 0)}% of the week) "
