@@ -357,7 +357,9 @@ def backfill_with_airflow(env: dict[str, str], days: list[date]) -> af.AirflowSe
                 inference_paused = False
             return len(done) == len(days)
 
-        services.wait_for(backfilled, "the backfill")
+        # Two days of four spark-submits each: 11 min on an idle machine, over 20 beside other
+        # loads; a generous bound (this waits for the outcome, it does not time the work).
+        services.wait_for(backfilled, "the backfill", timeout_s=3000)
         assert not inference_paused, "the scheduler ran the last backfill day before the test could unpause"
         services.wait_for(lambda: len(succeeded(INFERENCE_DAG)) == len(services.runs(INFERENCE_DAG)) == 1, "inference")
     finally:
