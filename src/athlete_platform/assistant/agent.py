@@ -27,7 +27,7 @@ from athlete_platform.assistant.race_source import race_source_from_settings
 from athlete_platform.assistant.tools import RaceSource, SearchIndex, Toolbox, ToolError
 from athlete_platform.assistant.tracing import MlflowTracer, NoTracer, tracer_from_settings
 from athlete_platform.errors import InvalidRequest, NotFound, PlatformError
-from athlete_platform.ingestion.fields import MAX_ID_CHARS
+from athlete_platform.ingestion.fields import check_athlete_id
 from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES
 
 if TYPE_CHECKING:
@@ -227,13 +227,7 @@ class Assistant:
 
 
 def _check_inputs(athlete_id: str, question: str) -> None:
-    plain = athlete_id == athlete_id.strip() and athlete_id.isprintable()
-    if not athlete_id or len(athlete_id) > MAX_ID_CHARS or not plain:
-        raise InvalidRequest(
-            f"athlete_id must be 1 to {MAX_ID_CHARS} printable characters without surrounding blanks, "
-            f"got {athlete_id[:40]!r}.",
-            field="athlete_id",
-        )
+    check_athlete_id(athlete_id)
     if not question.strip() or len(question) > MAX_QUESTION_CHARS:
         raise InvalidRequest(
             f"question must be 1 to {MAX_QUESTION_CHARS} characters of text, got {len(question)}.", field="question"

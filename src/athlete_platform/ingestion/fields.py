@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from athlete_platform.errors import InvalidRequest
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Anything outside these years is a corrupt value, not history (and would overflow casts).
 FIRST_YEAR, LAST_YEAR = 1900, 2199
@@ -261,3 +263,16 @@ def read_records(batches: Iterator, fields: tuple[Field, ...], passthrough: tupl
         for column in passthrough:
             out[column] = batch[column].to_numpy()
         yield out
+
+
+def check_athlete_id(athlete_id: str) -> str:
+    """An athlete id from a caller (API path, CLI): 1 to MAX_ID_CHARS printable characters,
+    no surrounding blanks; else an InvalidRequest naming the field."""
+    plain = athlete_id == athlete_id.strip() and athlete_id.isprintable()
+    if not athlete_id or len(athlete_id) > MAX_ID_CHARS or not plain:
+        raise InvalidRequest(
+            f"athlete_id must be 1 to {MAX_ID_CHARS} printable characters without surrounding blanks, "
+            f"got {athlete_id[:40]!r}.",
+            field="athlete_id",
+        )
+    return athlete_id

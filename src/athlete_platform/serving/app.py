@@ -42,7 +42,7 @@ from athlete_platform.config import Settings
 from athlete_platform.errors import InvalidRequest
 from athlete_platform.features import model_inputs as mi
 from athlete_platform.features.live_prediction import live_prediction
-from athlete_platform.ingestion.fields import MAX_ID_CHARS
+from athlete_platform.ingestion.fields import check_athlete_id
 from athlete_platform.lakehouse.tables import TableNames
 from athlete_platform.online.backends import open_store
 from athlete_platform.online.store import FEATURE_DATE, OnlineStore, OnlineStoreUnavailable
@@ -216,17 +216,6 @@ class ServiceState:
         self.watcher.stop()
         self.inference_log.close()
         self.store.close()
-
-
-def check_athlete_id(athlete_id: str) -> str:
-    plain = athlete_id == athlete_id.strip() and athlete_id.isprintable()
-    if not athlete_id or len(athlete_id) > MAX_ID_CHARS or not plain:
-        raise InvalidRequest(
-            f"athlete_id must be 1 to {MAX_ID_CHARS} printable characters without surrounding blanks, "
-            f"got {athlete_id[:40]!r}.",
-            field="athlete_id",
-        )
-    return athlete_id
 
 
 def _ms_since(started: float) -> float:
