@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down mlflow-ui serve clean
+.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down sql-server connect-server status mlflow-ui serve clean
 
 setup: venv-location $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -94,6 +94,20 @@ cluster-up: setup
 cluster-down: setup
 	$(BIN)/athlete-platform cluster down
 
+# The query servers over the catalog (README "Query access"): Spark's Thrift JDBC/ODBC server
+# (jdbc:hive2://127.0.0.1:10000/) and the Spark Connect server (sc://127.0.0.1:15002).
+sql-server: setup
+	$(BIN)/athlete-platform catalog up
+	$(BIN)/athlete-platform sql-server up
+
+connect-server: setup
+	$(BIN)/athlete-platform catalog up
+	$(BIN)/athlete-platform connect-server up
+
+# Tables (version, rows, freshness), models and aliases, services, last DAG runs; no Spark.
+status: setup
+	$(BIN)/athlete-platform status
+
 # The MLflow UI over the same tracking store the jobs use (data/mlflow), on 127.0.0.1:5000.
 mlflow-ui: setup
 	$(BIN)/athlete-platform mlflow-ui
@@ -106,4 +120,6 @@ serve: setup
 clean:
 	-$(BIN)/athlete-platform catalog down
 	-$(BIN)/athlete-platform online-store down
+	-$(BIN)/athlete-platform sql-server down
+	-$(BIN)/athlete-platform connect-server down
 	rm -rf $(VENV) $(JARS) .test-data

@@ -85,23 +85,29 @@ class AirflowServices:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, timeout_s: float = 180) -> None:
-        for component in ("api-server", "scheduler"):
-            log = open(self.home / f"{component}.log", "wb")  # noqa: SIM115 (lives as long as the process)
-            self.processes.append(
-                subprocess.Popen(
-                    [AIRFLOW, component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
+        """The API server first, then (once it answers) the scheduler: a task the scheduler
+        started earlier failed to reach the API server ("connection refused") and waited out
+        its retry delay, minutes of a test."""
+        self._spawn("api-server")
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/monitor/health", timeout=5):
-                    return
+                    break
             except OSError:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
                     self.stop()
                     raise AssertionError(f"Airflow did not start:\n{self.logs()}") from None
                 time.sleep(1)
+        self._spawn("scheduler")
+
+    def _spawn(self, component: str) -> None:
+        log = open(self.home / f"{component}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+        self.processes.append(
+            subprocess.Popen(
+                [AIRFLOW, component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
 
     def stop(self) -> None:
         for process in self.processes:

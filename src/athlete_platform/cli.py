@@ -80,6 +80,24 @@ def _cluster(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _query_server(kind: str):
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from athlete_platform.lakehouse.sql_servers import QueryServer
+
+        server = QueryServer.from_settings(settings, kind)
+        print(f"{server.kind.title}: {getattr(server, args.action)()}")
+        return 0 if args.action != "status" or server.is_up() else 1
+
+    return handler
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from athlete_platform.reporting.platform_status import status_lines
+
+    print("\n".join(status_lines(settings)))
+    return 0
+
+
 def _mlflow_ui(args: argparse.Namespace, settings: Settings) -> int:
     """A real MLflow tracking server + UI over the platform's store (foreground)."""
     import os
@@ -123,6 +141,15 @@ def _init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    if args.engine == "duckdb":
+        from athlete_platform.lakehouse.duckdb_sql import query
+
+        result = query(settings, args.query)
+        print(result.slice(0, args.limit).to_pandas().to_string(index=False, max_colwidth=80))
+        shown = min(result.num_rows, args.limit)
+        rows = f"{result.num_rows} row{'s' if result.num_rows != 1 else ''}"
+        print(f"({rows})" if shown == result.num_rows else f"({rows}, {shown} shown)")
+        return 0
     from pyspark.errors import PySparkException
 
     from athlete_platform.lakehouse.spark import build_spark
@@ -336,6 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("action", choices=["up", "down", "status"])
     cluster.set_defaults(handler=_cluster)
 
+    for kind, what in (("sql", "Spark's Thrift JDBC/ODBC server"), ("connect", "the Spark Connect server")):
+        server = sub.add_parser(f"{kind}-server", help=f"start, stop or check {what} over the catalog (127.0.0.1)")
+        server.add_argument("action", choices=["up", "down", "status"])
+        server.set_defaults(handler=_query_server(kind))
+
+    status = sub.add_parser(
+        "status", help="tables (version, rows, freshness), models and aliases, services, last DAG runs; no Spark"
+    )
+    status.set_defaults(handler=_status)
+
     ui = sub.add_parser("mlflow-ui", help="serve the MLflow UI over the platform's tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -426,6 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser("sql", help="run Spark SQL against the lakehouse and print the result")
     sql.add_argument("query")
     sql.add_argument("--limit", type=int, default=1000, help="rows to print (default 1000)")
+    sql.add_argument(
+        "--engine",
+        choices=("spark", "duckdb"),
+        default="spark",
+        help="spark (default): a Spark session on the catalog; duckdb: in process over the Delta files "
+        "(no JVM, embedded catalog only, DuckDB's SQL dialect)",
+    )
     sql.set_defaults(handler=_sql)
     return parser
 

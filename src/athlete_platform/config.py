@@ -294,6 +294,17 @@ class DocumentsSettings(_Strict):
     embed_threads: int = Field(1, ge=1, le=64)
 
 
+class QueryServerSettings(_Strict):
+    """The query servers over the lakehouse (`athlete-platform sql-server|connect-server up`):
+    Spark's Thrift JDBC/ODBC server and the Spark Connect server, on `host` (loopback: they
+    have no authentication)."""
+
+    host: str = "127.0.0.1"
+    sql_port: int = Field(10000, ge=1024, le=65535)  # HiveServer2's usual port
+    connect_port: int = Field(15002, ge=1024, le=65535)  # Spark Connect's usual port
+    start_timeout_s: float = Field(240.0, gt=0)
+
+
 class Settings(_Strict):
     """All settings of one environment."""
 
@@ -309,6 +320,7 @@ class Settings(_Strict):
     serving: ServingSettings = ServingSettings()
     assistant: AssistantSettings = AssistantSettings()
     documents: DocumentsSettings = DocumentsSettings()
+    query_servers: QueryServerSettings = QueryServerSettings()
     output_dir: Path = Path("output")
 
     # Resolved at load time; not a YAML key.

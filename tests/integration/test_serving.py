@@ -49,7 +49,7 @@ from athlete_platform.lakehouse.models import (
 from athlete_platform.online.backends import open_store
 from athlete_platform.online.redis_server import RedisServer
 from tests.conftest import HOME, free_port, generate_sample
-from tests.integration import assistant_cases
+from tests.integration import assistant_cases, query_cases
 from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
@@ -851,3 +851,26 @@ def test_assistant_ask_cli_is_traced(lake):
 
 def test_assistant_held_out_evaluation_meets_its_goals(lake):
     assistant_cases.held_out_evaluation(lake)
+
+
+# --- query access (issue 15) on this module's lake: SQL servers, Spark Connect, reads without Spark
+
+
+def test_duckdb_engine_equals_spark_for_the_readme_queries(spark, names, lake):
+    query_cases.duckdb_equals_spark_for_the_readme_queries(spark, names, lake)
+
+
+def test_read_table_equals_spark_and_time_travels(spark, names, lake):
+    query_cases.read_table_equals_spark_and_time_travels(spark, names, lake)
+
+
+def test_thrift_server_answers_beeline_by_three_level_name(spark, names, lake):
+    query_cases.thrift_server_answers_beeline(spark, names, lake)
+
+
+def test_connect_server_answers_the_thin_client_by_three_level_name(spark, names, lake):
+    query_cases.connect_server_answers_the_thin_client(spark, names, lake)
+
+
+def test_status_reports_tables_models_and_services(spark, names, lake):
+    query_cases.status_reports_tables_and_models(spark, names, lake)
