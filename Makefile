@@ -55,9 +55,10 @@ test: setup redis
 	$(BIN)/pytest -n 2 --dist loadscope
 
 # Unit tests only: pure logic and transforms on tiny in-memory DataFrames; no catalog server,
-# no Airflow scheduler, no cluster (under 3 minutes).
+# no Airflow scheduler, no cluster. Two workers: 2 min 30 s on an idle 2-core machine (3 min 51 s
+# in one process, over the 3-minute budget since issue 13's tests).
 unit: setup redis
-	$(BIN)/pytest -m "not integration and not airflow and not cluster"
+	$(BIN)/pytest -m "not integration and not airflow and not cluster" -n 2 --dist loadscope
 
 # The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;
 # ends with a ledger table (scenario, runs, faults, rows lost, rows duplicated, crashes, time).
