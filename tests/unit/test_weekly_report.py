@@ -225,3 +225,24 @@ def test_render_reports_writes_a_page_per_athlete_and_an_index(tmp_path):
     assert '<a href="a1.html">a1</a>' in text and f'href="{other}"' in text and "acwr_low" in text
     assert "no predictions yet" in (tmp_path / "reports" / other).read_text()
     assert "no predictions yet" not in (tmp_path / "reports" / "a1.html").read_text()
+
+
+def test_index_lists_athletes_most_at_risk_first_and_says_the_week_is_partial():
+    monday = dt.date(2024, 3, 11)
+    weeks = pd.DataFrame(
+        [
+            week(monday, [], athlete_id="a_calm", acwr_rolling=1.0),
+            week(monday, ["acwr_high"], athlete_id="b_one_flag", acwr_rolling=1.6),
+            week(monday, ["acwr_high", "monotony_high"], athlete_id="c_two_flags", acwr_rolling=1.55),
+            week(monday, [], athlete_id="d_no_acwr", acwr_rolling=NAN),
+            week(monday, [], athlete_id="e_higher_acwr", acwr_rolling=1.2),
+        ]
+    )
+    pages = {a: f"{a}.html" for a in weeks["athlete_id"]} | {"f_no_week": "f_no_week.html"}
+    page = report_html.render_index(weeks, pages, RUN_DATE, NOW)
+    order = re.findall(r'<a href="([a-z_]+)\.html">', page)
+    assert order == ["c_two_flags", "b_one_flag", "e_higher_acwr", "a_calm", "d_no_acwr", "f_no_week"]
+    assert "(partial week: 3 of 7 days)" in page  # RUN_DATE is a Wednesday
+    sunday = report_html.render_index(weeks, pages, dt.date(2024, 3, 17), NOW)
+    assert "partial week" not in sunday
+    assert [report_html.days_into_week(monday + dt.timedelta(days=n)) for n in range(8)] == [1, 2, 3, 4, 5, 6, 7, 1]

@@ -173,11 +173,30 @@ def predictions_table(predictions: pd.DataFrame | None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def days_into_week(run_date: date) -> int:
+    """How many days of `run_date`'s week (Monday first) the report covers: 1 to 7."""
+    return (run_date - week_start_of(run_date)).days + 1
+
+
+def risk_order(pages: Mapping[str, str], current: pd.DataFrame) -> list[str]:
+    """Athletes most at risk first: more flags first, then the higher rolling ACWR (missing last),
+    then by id. A coach reads the top of the list."""
+
+    def key(athlete_id: str) -> tuple:
+        week = current.loc[athlete_id].to_dict() if athlete_id in current.index else {}
+        acwr = week.get("acwr_rolling")
+        return (-len(flag_list(week.get("flags"))), is_missing(acwr), -(0.0 if is_missing(acwr) else acwr), athlete_id)
+
+    return sorted(pages, key=key)
+
+
 def render_index(weeks: pd.DataFrame, pages: Mapping[str, str], run_date: date, now: datetime) -> str:
-    """The index page: one line per athlete with the current week's state and a link to the page."""
+    """The index page: one line per athlete with the current week's state and a link to the page,
+    athletes most at risk first (`risk_order`); a week still in progress says how much of it is in."""
     current = weeks[weeks["week_start"] == week_start_of(run_date)].set_index("athlete_id")
     rows = []
-    for athlete_id, file_name in sorted(pages.items()):
+    for athlete_id in risk_order(pages, current):
+        file_name = pages[athlete_id]
         week = current.loc[athlete_id].to_dict() if athlete_id in current.index else {}
         flags = flag_list(week.get("flags"))
         link = f'<a href="{html.escape(quote(file_name))}">{html.escape(athlete_id)}</a>'
@@ -190,12 +209,15 @@ def render_index(weeks: pd.DataFrame, pages: Mapping[str, str], run_date: date, 
             ", ".join(flags),
         )
         rows.append(f"<tr><td>{link}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    days = days_into_week(run_date)
+    partial = f" (partial week: {days} of 7 days)" if days < 7 else ""
     headers = ("Athlete", "Sessions this week", "Load this week", "CTL", "TSB", "ACWR rolling", "Flags")
     head = "".join(f"<th>{h}</th>" for h in headers)
     return _page(
         "Weekly reports",
         f"<h1>Weekly reports</h1><p class=meta>Week of {week_start_of(run_date).isoformat()} up to "
-        f"{run_date.isoformat()} &middot; {len(pages)} athletes &middot; generated {html.escape(str(now))}</p>"
+        f"{run_date.isoformat()}{partial} &middot; {len(pages)} athletes, most at risk first &middot; "
+        f"generated {html.escape(str(now))}</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>",
     )
 
