@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
-.PHONY: venv-location setup redis run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down sql-server connect-server status mlflow-ui serve clean
+.PHONY: venv-location setup redis chromium run test unit reliability lint online-store-up online-store-down online-store-status catalog-up catalog-down catalog-status cluster-up cluster-down sql-server connect-server status mlflow-ui serve clean
 
 setup: venv-location $(VENV)/.installed $(JARS)/.fetched $(JARS)/athlete-platform-catalog.jar
 
@@ -43,6 +43,11 @@ $(JARS)/athlete-platform-catalog.jar: java/io/athleteplatform/catalog/SessionCat
 redis:
 	@tools/ensure_redis.sh
 
+# A headless Chromium for the report pages' browser check in `make test` (Debian's package,
+# installed the same way as redis-server).
+chromium:
+	@tools/ensure_chromium.sh
+
 run: setup
 	$(BIN)/athlete-platform catalog up
 	$(BIN)/athlete-platform init
@@ -50,14 +55,14 @@ run: setup
 
 # Two workers (pytest-xdist), each with its own catalog server, Spark session and temp data
 # folder; a module stays on one worker (`--dist loadscope`), so module fixtures are built once.
-test: setup redis
+test: setup redis chromium
 	$(BIN)/ruff check src tests jobs dags bench tools
 	$(BIN)/pytest -n 2 --dist loadscope
 
 # Unit tests only: pure logic and transforms on tiny in-memory DataFrames; no catalog server,
 # no Airflow scheduler, no cluster. Two workers: 2 min 30 s on an idle 2-core machine (3 min 51 s
 # in one process, over the 3-minute budget since issue 13's tests).
-unit: setup redis
+unit: setup redis chromium
 	$(BIN)/pytest -m "not integration and not airflow and not cluster" -n 2 --dist loadscope
 
 # The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;

@@ -25,6 +25,7 @@ from athlete_platform.lakehouse.tables import (
 from athlete_platform.reporting import weekly_report
 from athlete_platform.reporting.weekly_report import WeeklyReportStep
 from athlete_platform.reporting.weekly_summary import SUMMARY_COLUMNS, weekly_summary
+from tests import browser
 from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
@@ -275,6 +276,12 @@ def test_run_weekly_report_writes_rows_and_pages_and_reruns_change_nothing(
     assert "0:18:20" not in page_a and "0:21:00" not in page_a  # 03-14 (future) and 03-10 (older)
     page_b = (reports / f"{B}.html").read_text()
     assert "no predictions yet" in page_b and "<td>2024-03-04</td>" in page_b
+
+    # In a real browser: each page renders (not blank: the table, the chart) with no console error.
+    for page in (first.index_path, reports / f"{A}.html", reports / f"{B}.html"):
+        shown = browser.render(page, tmp_path / f"{page.stem}.png")
+        assert shown.console == [], (page.name, shown.console)
+        assert shown.distinct_colours > 20, (page.name, shown.distinct_colours)
 
     before = report_snapshot(spark, report_tables["report"])
     second = run_step(settings, spark, names, "wrtest-run-2", NOW + dt.timedelta(hours=1), tmp_path, monkeypatch)
