@@ -7,6 +7,7 @@ prints a one-paragraph error, not a stack trace, for bad input or missing set-up
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -306,10 +307,34 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_generate:
         print("[0] sample data ...")
         _generate(args, settings)
-    results = steps.run_batch(ctx)
+    with _step_progress() as (say, starting):
+        results = steps.run_batch(ctx, say, starting)
     print("\n".join(steps.summary_lines(ctx, results)))
     print("\n".join(_example_answer(settings)))
     return 0
+
+
+@contextlib.contextmanager
+def _step_progress():
+    """(say, starting) for `run_batch`: on a terminal a progress bar (rich) over the steps, with
+    each step's line printed above it; otherwise (a log file, CI, Airflow) plain lines only."""
+    if not sys.stdout.isatty():
+        yield print, None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("batch run", total=len(steps.STEPS))
+
+        def starting(number: int, total: int, job: str) -> None:
+            progress.update(task, completed=number - 1, description=f"step {number}/{total}: {job}")
+
+        def say(line: str) -> None:
+            progress.console.print(line, markup=False, highlight=False)  # "[1/12]" is text, not markup
+
+        yield say, starting
+        progress.update(task, completed=len(steps.STEPS))
 
 
 #: The question `run` ends with (README "Assistant"), for the first sample athlete.

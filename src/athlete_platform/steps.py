@@ -227,12 +227,21 @@ def run_step(spec: StepSpec, ctx: StepContext, params: Mapping[str, Any] | None 
     return run_guarded(ctx, spec.name, lambda: spec.step().run(ctx, values))
 
 
-def run_batch(ctx: StepContext, say: Callable[[str], None] = print) -> dict[str, object]:
-    """Run every step for the context's run date in one session, printing one line per step."""
+def run_batch(
+    ctx: StepContext,
+    say: Callable[[str], None] = print,
+    starting: Callable[[int, int, str], None] | None = None,
+) -> dict[str, object]:
+    """Run every step for the context's run date in one session, printing one line per step.
+
+    `starting(number, total, job)` is told before each step (the console's progress bar)."""
     results: dict[str, object] = {}
     for number, spec in enumerate(STEPS, start=1):
         started = time.monotonic()
-        say(f"[{number}/{len(STEPS)}] {spec.job} ...")
+        if starting is not None:
+            starting(number, len(STEPS), spec.job)
+        else:
+            say(f"[{number}/{len(STEPS)}] {spec.job} ...")
         results[spec.name] = run_step(spec, ctx)
         outcome = getattr(results[spec.name], "decision", None) or results[spec.name]
         say(f"[{number}/{len(STEPS)}] {spec.job} done in {time.monotonic() - started:.1f} s: {outcome}")

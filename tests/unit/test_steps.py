@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -87,3 +89,30 @@ def test_an_empty_run_date_is_an_error_not_the_default_day():
         steps.context_from_args(args, None, date(2024, 6, 30))
     with pytest.raises(ConfigError, match="--logical-time must be an ISO timestamp"):
         steps.context_from_args(argparse.Namespace(run_date="2024-06-30", logical_time=""), None, None)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_run_prints_a_line_per_step_and_a_progress_bar_only_on_a_terminal(monkeypatch, tty):
+    from athlete_platform import cli
+
+    out = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("TERM", "xterm-256color")  # CI may say dumb; the terminal here is a real one
+    for variable in ("NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(steps, "run_step", lambda spec, ctx, params=None: f"{spec.name} ok")
+    with cli._step_progress() as (say, starting):
+        results = steps.run_batch(object(), say, starting)
+    text = out.getvalue()
+    assert list(results) == [spec.name for spec in steps.STEPS]
+    total = len(steps.STEPS)
+    for number, spec in enumerate(steps.STEPS, start=1):
+        assert f"[{number}/{total}] {spec.job} done in " in text and f": {spec.name} ok" in text
+    # plain lines announce each step; on a terminal the bar does (rich's control codes, then cleared)
+    assert (f"[1/{total}] {steps.STEPS[0].job} ...\n" in text) is not tty
+    assert ("\x1b[" in text) is tty
