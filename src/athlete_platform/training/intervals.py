@@ -1,0 +1,86 @@
+"""Prediction intervals by split conformal calibration (issue 14), pure numpy.
+
+The time estimator predicts a log-pace residual (`log(finish_time_s / distance_m) - base_log_pace`).
+On a calibration window the model did not train on, the residuals `actual - predicted` are
+collected per race distance (Mondrian conformal: a marathon's errors are not a 5K's); the
+interval of a new prediction is `predicted + [q_low, q_high]`, mapped back to seconds. With
+`n` calibration residuals, `q_low` is the `floor((n + 1) * (1 - coverage) / 2)`-th smallest and
+`q_high` the `ceil((n + 1) * (1 + coverage) / 2)`-th smallest: the split-conformal order
+statistics, which cover at least `coverage` of exchangeable new races. A distance with fewer
+than `min_group_rows` calibration races uses the offsets pooled over all distances.
+
+Because the target is a log, the interval in seconds is asymmetric (the slow side is wider),
+as race outcomes are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The interval the platform publishes: P10 to P90.
+COVERAGE = 0.8
+#: Fewer calibration races than this for a distance: the pooled offsets are used for it.
+MIN_GROUP_ROWS = 30
+POOLED = "*"
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """The residual quantiles of one group (a distance, or all pooled)."""
+
+    low: float  # add to the predicted log pace for P10
+    high: float  # ... for P90
+    rows: int  # calibration residuals behind them
+
+
+def order_statistic(sorted_values: np.ndarray, k: int) -> float:
+    """The k-th smallest (1-based), clamped to the sample (k <= 0: the smallest; k > n: the largest)."""
+    return float(sorted_values[min(max(k, 1), len(sorted_values)) - 1])
+
+
+def conformal_offsets(residuals: np.ndarray, coverage: float = COVERAGE) -> Offsets:
+    """Split-conformal lower and upper offsets for a central `coverage` interval."""
+    values = np.sort(np.asarray(residuals, dtype=float))
+    values = values[~np.isnan(values)]
+    n = len(values)
+    if n == 0:
+        raise ValueError("no calibration residuals: the calibration window has no races")
+    alpha = 1.0 - coverage
+    slack = 1e-9  # (n + 1) * alpha / 2 is often a whole number in floating point's clothing
+    low = order_statistic(values, math.floor((n + 1) * alpha / 2 + slack))
+    high = order_statistic(values, math.ceil((n + 1) * (1 - alpha / 2) - slack))
+    return Offsets(low, high, n)
+
+
+def calibrate(
+    residuals: np.ndarray,
+    groups: np.ndarray,
+    coverage: float = COVERAGE,
+    min_group_rows: int = MIN_GROUP_ROWS,
+) -> dict[str, Offsets]:
+    """Offsets per group with enough rows, plus the pooled ones (key `POOLED`)."""
+    residuals, groups = np.asarray(residuals, dtype=float), np.asarray(groups).astype(str)
+    out = {POOLED: conformal_offsets(residuals, coverage)}
+    for group in np.unique(groups):
+        mine = residuals[groups == group]
+        if len(mine) >= min_group_rows:
+            out[group] = conformal_offsets(mine, coverage)
+    return out
+
+
+def interval(predicted: np.ndarray, groups: np.ndarray, offsets: dict[str, Offsets]) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of each prediction, in the prediction's own (log) units."""
+    predicted, groups = np.asarray(predicted, dtype=float), np.asarray(groups).astype(str)
+    pooled = offsets[POOLED]
+    low = np.array([offsets.get(g, pooled).low for g in groups])
+    high = np.array([offsets.get(g, pooled).high for g in groups])
+    return predicted + low, predicted + high
+
+
+def coverage_of(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    """The share of `actual` inside [low, high]."""
+    actual = np.asarray(actual, dtype=float)
+    return float(np.mean((actual >= low) & (actual <= high)))
