@@ -86,6 +86,8 @@ def _query_server(kind: str):
         from athlete_platform.lakehouse.sql_servers import QueryServer
 
         server = QueryServer.from_settings(settings, kind)
+        if args.action == "serve":
+            server.serve()  # replaces this process
         print(f"{server.kind.title}: {getattr(server, args.action)()}")
         return 0 if args.action != "status" or server.is_up() else 1
 
@@ -390,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for kind, what in (("sql", "Spark's Thrift JDBC/ODBC server"), ("connect", "the Spark Connect server")):
         server = sub.add_parser(f"{kind}-server", help=f"start, stop or check {what} over the catalog (127.0.0.1)")
-        server.add_argument("action", choices=["up", "down", "status"])
+        server.add_argument("action", choices=["up", "down", "status", "serve"], help="serve = foreground")
         server.set_defaults(handler=_query_server(kind))
 
     status = sub.add_parser(

@@ -377,6 +377,7 @@ def test_published_ports_leave_the_local_set_up_free():
         settings = load_settings(HOME / "conf" / env_file, environ={})
         local.add(settings.catalog.port)
         local.add(settings.serving.port)  # `make serve`
+        local |= {settings.query_servers.sql_port, settings.query_servers.connect_port}  # `make sql-server` ...
         if settings.spark.master.startswith("spark://"):
             local.add(urlsplit(settings.spark.master).port or 7077)
     published = {port for service in SERVICES.values() for _ip, port, _protocol in published_ports(service)}
@@ -636,7 +637,7 @@ def test_the_first_make_setup_in_the_image_has_every_file_it_runs():
     needed = files_make_setup_runs()
     assert needed, "the Makefile's set-up recipes name no repo file: the pattern above is stale"
     for path in sorted(needed):
-        if path.startswith("tools/ensure_redis"):  # `make redis`: a test/unit prerequisite, not setup's
+        if path.startswith(("tools/ensure_redis", "tools/ensure_chromium")):  # test/unit prerequisites, not setup's
             continue
         assert any(PurePosixPath(path) == s or s in PurePosixPath(path).parents for s in sources), path
 

@@ -148,6 +148,17 @@ class QueryServer:
     def is_up(self) -> bool:
         return self.running_pid() is not None and listening(self.host, self.port)
 
+    def _env(self) -> dict[str, str]:
+        java = Path(java_executable()).resolve()
+        return {**os.environ, "JAVA_HOME": str(java.parent.parent), "PYSPARK_PYTHON": sys.executable}
+
+    def serve(self) -> None:
+        """Run the server in the foreground, replacing this process (a container's command)."""
+        if self.settings.catalog.backend == "embedded":
+            CatalogServer.from_settings(self.settings).require_running()
+        command = self.command()
+        os.execve(command[0], command, self._env())
+
     def up(self) -> str:
         """Start the server unless it runs; wait until it accepts connections."""
         if self.is_up():
@@ -159,13 +170,7 @@ class QueryServer:
             )
         if self.settings.catalog.backend == "embedded":
             CatalogServer.from_settings(self.settings).require_running()
-        java = Path(java_executable()).resolve()
-        env = {
-            **os.environ,
-            "JAVA_HOME": str(java.parent.parent),
-            "PYSPARK_PYTHON": sys.executable,
-            "SPARK_NO_DAEMONIZE": "1",
-        }
+        env = self._env()
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
