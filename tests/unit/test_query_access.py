@@ -2,13 +2,14 @@
 query servers' command lines, the status view's freshness. (Reads of real Delta tables, the
 servers over the wire and DuckDB vs Spark: tests/integration/test_query_access.py.)"""
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from athlete_platform.config import load_settings
-from athlete_platform.errors import ConfigError, SetupError
+from athlete_platform.errors import ConfigError, PlatformError, SetupError
 from athlete_platform.lakehouse import tables as t
 from athlete_platform.lakehouse.duckdb_sql import referenced_tables
 from athlete_platform.lakehouse.reads import open_table, read_table, resolve, spellings
@@ -46,9 +47,18 @@ def test_a_query_reads_only_the_tables_it_names():
         "JOIN silver.athletes a USING (athlete_id) WHERE a.sex = 'F'"
     )
     assert referenced_tables(sql, names) == [t.ATHLETES, t.ATHLETE_PREDICTIONS]
-    # a name inside a longer identifier or a string is not a table reference of this one
+    # quoted and spaced names are the same names to DuckDB
+    quoted = 'SELECT * FROM "gold"."athlete_predictions", uc_athlete_data . silver . "sessions"'
+    assert referenced_tables(quoted, names) == [t.SESSIONS, t.ATHLETE_PREDICTIONS]
+    # a longer name, a string, a comment or a CTE of the same name is not a reference
     assert referenced_tables("SELECT 1 FROM gold.athlete_predictions_old", names) == []
-    assert referenced_tables("SELECT 'x' AS silver_sessions", names) == []
+    assert referenced_tables("SELECT 'silver.sessions' -- silver.athletes", names) == []
+    assert referenced_tables("WITH athletes AS (SELECT 1) SELECT * FROM athletes", names) == []
+
+
+def test_a_query_duckdb_cannot_parse_gets_its_syntax_error():
+    with pytest.raises(PlatformError, match='The query failed in DuckDB: .*syntax error at or near "SELEC"'):
+        referenced_tables("SELEC 1", t.TableNames("uc_athlete_data"))
 
 
 def test_reads_without_spark_refuse_other_catalog_backends_and_missing_tables(tmp_path):
@@ -100,3 +110,65 @@ def test_airflow_status_without_a_home_says_what_to_set(tmp_path, monkeypatch):
     assert airflow_status() == ("no Airflow home configured (set AIRFLOW_HOME)", [])
     where, runs = airflow_status(str(tmp_path))
     assert "no SQLite metadata database" in where and runs == []
+
+
+def test_a_unity_token_is_never_on_the_server_command_line(tmp_path):
+    unity = _settings(
+        tmp_path,
+        ATHLETE_CATALOG__BACKEND="unity",
+        ATHLETE_CATALOG__UNITY_URI="http://uc:8080",
+        ATHLETE_CATALOG__UNITY_TOKEN="s3cret-token",
+    )
+    server = QueryServer.from_settings(unity, "sql")
+    command = server.command()
+    assert not any("s3cret-token" in part for part in command)
+    assert command[command.index("--properties-file") + 1] == str(server.secrets_file)
+    server._write_secrets()
+    assert server.secrets_file.read_text() == "spark.sql.catalog.uc_athlete_data.token s3cret-token\n"
+    assert server.secrets_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_stale_pid_file_naming_another_process_is_not_the_server(tmp_path):
+    server = QueryServer.from_settings(_settings(tmp_path), "connect")
+    server.folder.mkdir(parents=True)
+    server.pid_file.write_text(str(os.getpid()))  # alive, but this is pytest, not the server
+    assert server.running_pid() is None and not server.pid_file.exists()
+    assert server.status() == "down"
+
+
+def test_status_and_read_table_of_a_real_delta_table_written_without_spark(tmp_path):
+    """bronze.session_events is written by delta-rs (the API's path): two appends, then its
+    status (version, rows, newest day) and `read_table` at each version."""
+    import pyarrow as pa
+
+    from athlete_platform.lakehouse import delta_rs
+
+    settings = _settings(tmp_path)
+    location = delta_rs.table_location(settings, t.SESSION_EVENTS)
+    delta_rs.create_if_missing(location, t.SESSION_EVENTS)
+
+    def events(ids, received):
+        rows = [
+            {
+                "event_id": i,
+                "session_id": "s",
+                "athlete_id": "ath_0001",
+                "payload": "{}",
+                "payload_truncated": False,
+                "source": "api",
+                "_received_at": received,
+            }
+            for i in ids
+        ]
+        return pa.Table.from_pylist(rows, schema=delta_rs.arrow_schema(t.SESSION_EVENTS))
+
+    delta_rs.append(location, events(["a", "b"], datetime(2026, 11, 30, 8, tzinfo=UTC)), "test")
+    delta_rs.append(location, events(["c"], datetime(2026, 12, 1, 23, 59, tzinfo=UTC)), "test")
+    status = table_status(settings, t.SESSION_EVENTS)
+    assert (status.version, status.rows, status.latest_date) == (2, 3, date(2026, 12, 1))
+    assert status.days_behind(date(2026, 12, 2)) == 1
+    assert read_table("bronze.session_events", settings=settings).num_rows == 3
+    first = read_table("bronze.session_events", version=1, settings=settings)
+    assert first.column("event_id").to_pylist() == ["a", "b"]
+    with pytest.raises(ConfigError, match="versions 0 to 2, not 7"):
+        read_table("bronze.session_events", version=7, settings=settings)

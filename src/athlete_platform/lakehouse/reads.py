@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
     from athlete_platform.config import Settings
 
+
+class TableNotWritten(SetupError):
+    """The table is registered but no step has written it yet (no Delta log at its location)."""
+
+
 #: A delta-rs filter: (column, operator, value), e.g. ("as_of_date", ">=", date(2024, 12, 1)).
 Filter = tuple[str, str, Any]
 
@@ -61,7 +66,7 @@ def open_table(settings: Settings, table: Table, version: int | None = None) -> 
     try:
         delta = DeltaTable(str(location))
     except TableNotFoundError:
-        raise SetupError(
+        raise TableNotWritten(
             f"The table {names(table)} has no Delta files at {location} yet: run the step that writes it "
             "(`athlete-platform run` runs them all), with the same data_dir and catalog.schema_prefix."
         ) from None

@@ -105,11 +105,18 @@ class QueryServer:
     def url(self) -> str:
         return self.kind.url(self.host, self.port)
 
+    @property
+    def secrets_file(self) -> Path:
+        return self.folder / f"{self.kind.name}-secrets.conf"
+
     def command(self) -> list[str]:
-        """argv of `spark-submit` for this server (pure: no process started)."""
+        """argv of `spark-submit` for this server (pure: no process started). Secret settings
+        (a Unity token) are not in it, where `ps` would show them: see `secret_conf`."""
         import pyspark
 
         conf = spark_conf(self.settings)
+        for key in secret_conf(conf):
+            conf.pop(key)
         conf["spark.app.name"] = f"athlete-platform {self.kind.name}-server"
         conf[self.kind.port_conf["port"]] = str(self.port)
         conf[self.kind.port_conf["host"]] = self.host
@@ -124,15 +131,39 @@ class QueryServer:
         command += ["--driver-class-path", ":".join(filter(None, class_path))]
         for key, value in conf.items():
             command += ["--conf", f"{key}={value}"]
+        if secret_conf(spark_conf(self.settings)):
+            command += ["--properties-file", str(self.secrets_file)]
         return [*command, SPARK_INTERNAL]
 
+    def _write_secrets(self) -> None:
+        """The secret settings in a file only this user reads (spark-submit's --properties-file)."""
+        secrets = secret_conf(spark_conf(self.settings))
+        if not secrets:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.writelines(f"{key} {value}\n" for key, value in secrets.items())
+
     def running_pid(self) -> int | None:
-        """The pid in the pid file when that process is alive, else None."""
+        """The pid in the pid file when that process is alive and is this server, else None.
+
+        A pid file outlives a crash, and its pid may since belong to another process: on Linux
+        its command line must name this server's class (else the file is stale and removed)."""
         try:
             pid = int(self.pid_file.read_text())
             os.kill(pid, 0)
         except (OSError, ValueError):
             return None
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.parent.is_dir():
+            try:
+                ours = self.kind.main_class.encode() in cmdline.read_bytes()
+            except OSError:
+                ours = False
+            if not ours:
+                self.pid_file.unlink(missing_ok=True)
+                return None
         return pid
 
     def status(self) -> str:
@@ -156,6 +187,7 @@ class QueryServer:
         """Run the server in the foreground, replacing this process (a container's command)."""
         if self.settings.catalog.backend == "embedded":
             CatalogServer.from_settings(self.settings).require_running()
+        self._write_secrets()
         command = self.command()
         os.execve(command[0], command, self._env())
 
@@ -171,6 +203,7 @@ class QueryServer:
         if self.settings.catalog.backend == "embedded":
             CatalogServer.from_settings(self.settings).require_running()
         env = self._env()
+        self._write_secrets()
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
@@ -229,8 +262,16 @@ def _suppress_gone() -> contextlib.suppress:
     return contextlib.suppress(ProcessLookupError, ChildProcessError, PermissionError)
 
 
-def _tail(path: Path, chars: int = 3000) -> str:
+def secret_conf(conf: dict[str, str]) -> dict[str, str]:
+    """The settings that must not appear on a command line (tokens)."""
+    return {key: value for key, value in conf.items() if key.endswith(".token")}
+
+
+def _tail(path: Path, size_bytes: int = 3000) -> str:
+    """The end of a log that may have grown long over many starts."""
     try:
-        return path.read_text(errors="replace")[-chars:]
+        with open(path, "rb") as handle:
+            handle.seek(max(handle.seek(0, os.SEEK_END) - size_bytes, 0))
+            return handle.read().decode(errors="replace")
     except OSError:
         return "(no log)"

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from athlete_platform.errors import PlatformError
 from athlete_platform.lakehouse import tables as t
-from athlete_platform.lakehouse.reads import open_table
+from athlete_platform.lakehouse.reads import TableNotWritten, open_table
 
 if TYPE_CHECKING:
     from athlete_platform.config import Settings
@@ -56,15 +55,21 @@ class TableStatus:
 
 def table_status(settings: Settings, table: t.Table) -> TableStatus:
     """`table`'s status; a missing or unreadable table is a status too, not an error."""
-    import pyarrow as pa
-
     name = t.TableNames.from_settings(settings.catalog)(table)
     column = DATA_DATE_COLUMN[table]
     try:
-        delta = open_table(settings, table)
-    except PlatformError as exc:
-        missing = "no Delta files" in str(exc)
-        return TableStatus(name, None, None, None, None, column, None, None if missing else str(exc))
+        return _read_status(settings, table, name, column)
+    except TableNotWritten:
+        return TableStatus(name, None, None, None, None, column, None)
+    except Exception as exc:  # one unreadable table is a line of the report, not the end of it
+        return TableStatus(name, None, None, None, None, column, None, f"{type(exc).__name__}: {exc}")
+
+
+def _read_status(settings: Settings, table: t.Table, name: str, column: str) -> TableStatus:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    delta = open_table(settings, table)
     (commit,) = delta.history(1)
     last_write = datetime.fromtimestamp(commit["timestamp"] / 1000, UTC)
     files = pa.table(delta.get_add_actions(flatten=True))
@@ -76,8 +81,11 @@ def table_status(settings: Settings, table: t.Table) -> TableStatus:
     else:
         rows = sum(counts)
     stat = f"max.{column}"
-    maxima = files.column(stat).to_pylist() if stat in files.column_names else []
-    latest = max((v for v in maxima if v is not None), default=None)
+    maxima = files.column(stat).to_pylist() if stat in files.column_names else [None] * files.num_rows
+    if None in maxima and rows:  # a file without statistics: its newest value only a scan can tell
+        latest = pc.max(delta.to_pyarrow_table(columns=[column]).column(column)).as_py()
+    else:
+        latest = max((v for v in maxima if v is not None), default=None)
     if isinstance(latest, datetime):
         latest = latest.astimezone(UTC).date() if latest.tzinfo else latest.date()
     return TableStatus(name, delta.version(), last_write, commit.get("operation"), rows, column, latest)

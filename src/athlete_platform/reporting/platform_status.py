@@ -10,6 +10,7 @@ Every part reports its own failure as a line and the rest still prints.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import sqlite3
 import urllib.request
@@ -81,7 +82,7 @@ def _http_ok(url: str, timeout_s: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return response.status == 200
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
 
 
