@@ -323,10 +323,15 @@ def _step_progress():
     if not sys.stdout.isatty():
         yield print, None
         return
+    from rich.logging import RichHandler
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    root = logging.getLogger()
+    saved = root.handlers[:]
     with Progress(*columns, transient=True) as progress:
+        # The steps' log lines go through the bar's console, above the bar, not across it.
+        root.handlers = [RichHandler(console=progress.console, show_path=False, markup=False)]
         task = progress.add_task("batch run", total=len(steps.STEPS))
 
         def starting(number: int, total: int, job: str) -> None:
@@ -335,8 +340,11 @@ def _step_progress():
         def say(line: str) -> None:
             progress.console.print(line, markup=False, highlight=False)  # "[1/12]" is text, not markup
 
-        yield say, starting
-        progress.update(task, completed=len(steps.STEPS))
+        try:
+            yield say, starting
+            progress.update(task, completed=len(steps.STEPS))
+        finally:
+            root.handlers = saved
 
 
 #: The question `run` ends with (README "Assistant"), for the first sample athlete.

@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyspark
@@ -193,6 +193,6 @@ def status_reports_tables_and_models(spark, names, lake) -> None:
     latest = spark.table(predictions).agg({"as_of_date": "max"}).first()[0]
     fields = line.split()
     assert fields[1:3] == [str(version), str(rows)], line
-    assert f"{latest} (as_of_date)" in line and line.endswith(f"{(date.today() - latest).days} d")
+    assert f"{latest} (as_of_date)" in line and line.endswith(f"{(datetime.now(UTC).date() - latest).days} d")
     assert f"{names(tables.TIME_ESTIMATOR)}: " in done.stdout and "@champion -> v" in done.stdout
     assert re.search(r"\[\s*up\] catalog server", done.stdout), done.stdout

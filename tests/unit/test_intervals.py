@@ -10,9 +10,15 @@ def test_order_statistics_are_the_split_conformal_ones():
     residuals = np.arange(1.0, 20.0)  # n = 19: (n + 1) * 0.1 = 2, (n + 1) * 0.9 = 18
     offsets = iv.conformal_offsets(residuals)
     assert (offsets.low, offsets.high, offsets.rows) == (2.0, 18.0, 19)
-    tiny = iv.conformal_offsets(np.array([0.3, -0.1]))  # too few rows: the sample's ends
-    assert (tiny.low, tiny.high) == (-0.1, 0.3)
-    with pytest.raises(ValueError, match="no calibration residuals"):
+    # n = 25: (n + 1) * 0.1 = 2.6 -> floor 2, (n + 1) * 0.9 = 23.4 -> ceil 24 (not 3 and 23)
+    offsets = iv.conformal_offsets(np.arange(1.0, 26.0)[::-1])
+    assert (offsets.low, offsets.high) == (2.0, 24.0)
+    # 9 rows is the least for 80 %: the 1st and 9th; 8 cannot promise it
+    assert iv.min_calibration_rows(0.8) == 9 and iv.min_calibration_rows(0.9) == 19
+    assert (iv.conformal_offsets(np.arange(9.0)).low, iv.conformal_offsets(np.arange(9.0)).high) == (0.0, 8.0)
+    with pytest.raises(ValueError, match=r"8 calibration residuals .* \(at least 9 are needed\)"):
+        iv.conformal_offsets(np.arange(8.0))
+    with pytest.raises(ValueError, match="0 calibration residuals"):
         iv.conformal_offsets(np.array([np.nan]))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -105,7 +106,13 @@ def test_run_prints_a_line_per_step_and_a_progress_bar_only_on_a_terminal(monkey
     monkeypatch.setenv("TERM", "xterm-256color")  # CI may say dumb; the terminal here is a real one
     for variable in ("NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(steps, "run_step", lambda spec, ctx, params=None: f"{spec.name} ok")
+
+    def run_step(spec, ctx, params=None):
+        logging.getLogger("athlete_platform.test").warning("%s is running", spec.name)
+        return f"{spec.name} ok"
+
+    monkeypatch.setattr(steps, "run_step", run_step)
+    handlers = logging.getLogger().handlers[:]
     with cli._step_progress() as (say, starting):
         results = steps.run_batch(object(), say, starting)
     text = out.getvalue()
@@ -116,3 +123,6 @@ def test_run_prints_a_line_per_step_and_a_progress_bar_only_on_a_terminal(monkey
     # plain lines announce each step; on a terminal the bar does (rich's control codes, then cleared)
     assert (f"[1/{total}] {steps.STEPS[0].job} ...\n" in text) is not tty
     assert ("\x1b[" in text) is tty
+    # on a terminal the steps' log lines are drawn through the bar's console; the handlers come back
+    assert (f"{steps.STEPS[0].name} is running" in text) is tty
+    assert logging.getLogger().handlers == handlers

@@ -36,9 +36,10 @@ class Offsets:
     rows: int  # calibration residuals behind them
 
 
-def order_statistic(sorted_values: np.ndarray, k: int) -> float:
-    """The k-th smallest (1-based), clamped to the sample (k <= 0: the smallest; k > n: the largest)."""
-    return float(sorted_values[min(max(k, 1), len(sorted_values)) - 1])
+def min_calibration_rows(coverage: float = COVERAGE) -> int:
+    """The fewest residuals whose order statistics can guarantee `coverage` (9 for 80 %)."""
+    alpha = 1.0 - coverage
+    return math.ceil(2 / alpha - 1 - 1e-9)
 
 
 def conformal_offsets(residuals: np.ndarray, coverage: float = COVERAGE) -> Offsets:
@@ -46,13 +47,16 @@ def conformal_offsets(residuals: np.ndarray, coverage: float = COVERAGE) -> Offs
     values = np.sort(np.asarray(residuals, dtype=float))
     values = values[~np.isnan(values)]
     n = len(values)
-    if n == 0:
-        raise ValueError("no calibration residuals: the calibration window has no races")
+    if n < min_calibration_rows(coverage):
+        raise ValueError(
+            f"{n} calibration residuals cannot give a {coverage:.0%} interval that holds (at least "
+            f"{min_calibration_rows(coverage)} are needed): widen the calibration window"
+        )
     alpha = 1.0 - coverage
     slack = 1e-9  # (n + 1) * alpha / 2 is often a whole number in floating point's clothing
-    low = order_statistic(values, math.floor((n + 1) * alpha / 2 + slack))
-    high = order_statistic(values, math.ceil((n + 1) * (1 - alpha / 2) - slack))
-    return Offsets(low, high, n)
+    low_k = math.floor((n + 1) * alpha / 2 + slack)  # 1-based order statistics, within 1..n here
+    high_k = math.ceil((n + 1) * (1 - alpha / 2) - slack)
+    return Offsets(float(values[low_k - 1]), float(values[high_k - 1]), n)
 
 
 def calibrate(

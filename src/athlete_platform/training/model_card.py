@@ -29,6 +29,9 @@ CTL_BUCKETS = ((None, 30.0, "CTL < 30"), (30.0, 50.0, "CTL 30-50"), (50.0, 70.0,
 
 
 def experience_bucket(races_before: float) -> str:
+    if races_before is None or np.isnan(races_before):
+        return "unknown"
+    races_before = int(races_before)
     for low, high, label in EXPERIENCE_BUCKETS:
         if races_before >= low and (high is None or races_before <= high):
             return label
@@ -73,11 +76,14 @@ def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     fitness = breakdown(frame, frame["ctl"].map(ctl_bucket))
     return {
         "By race distance": by_distance.reindex(order),
-        "By racing experience": experience.reindex([b[2] for b in EXPERIENCE_BUCKETS if b[2] in experience.index]),
-        "By fitness (CTL on race day)": fitness.reindex(
-            [b[2] for b in CTL_BUCKETS if b[2] in fitness.index] + [i for i in fitness.index if i == "CTL unknown"]
-        ),
+        "By racing experience": _in_order(experience, [b[2] for b in EXPERIENCE_BUCKETS] + ["unknown"]),
+        "By fitness (CTL on race day)": _in_order(fitness, [b[2] for b in CTL_BUCKETS] + ["CTL unknown"]),
     }
+
+
+def _in_order(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """`table`'s rows in the order of `labels` (every row is one of them)."""
+    return table.reindex([label for label in labels if label in table.index])
 
 
 def _png(fig: Figure) -> bytes:
@@ -92,14 +98,15 @@ def calibration_png(frame: pd.DataFrame) -> bytes:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     actual, predicted = frame["actual_s"] / 60, frame["predicted_s"] / 60
-    low, high = (frame["predicted_s"] - frame["p10_s"]) / 60, (frame["p90_s"] - frame["predicted_s"]) / 60
-    ax.errorbar(actual, predicted, yerr=[low, high], fmt="o", markersize=3, alpha=0.6, elinewidth=0.6, color="#1f5fbf")
+    # The range itself, not offsets around the point: a point outside its own range stays drawable.
+    ax.vlines(actual, frame["p10_s"] / 60, frame["p90_s"] / 60, color="#1f5fbf", alpha=0.35, linewidth=0.6)
+    ax.plot(actual, predicted, "o", markersize=3, alpha=0.7, color="#1f5fbf", label="race (bar: P10-P90)")
     ends = [min(actual.min(), predicted.min()) * 0.9, max(actual.max(), predicted.max()) * 1.1]
     ax.plot(ends, ends, color="#555555", linewidth=1.0, label="predicted = actual")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Actual finish time (min)")
-    ax.set_ylabel("Predicted finish time (min), bar: P10-P90")
+    ax.set_ylabel("Predicted finish time (min)")
     ax.legend(loc="upper left")
     ax.grid(color="#dddddd", linewidth=0.6)
     return _png(fig)
