@@ -11,6 +11,7 @@ import pytest
 from athlete_platform.config import load_settings
 from athlete_platform.errors import ConfigError, PlatformError, SetupError
 from athlete_platform.lakehouse import tables as t
+from athlete_platform.lakehouse.duckdb_sql import query as duckdb_query
 from athlete_platform.lakehouse.duckdb_sql import referenced_tables
 from athlete_platform.lakehouse.reads import open_table, read_table, resolve, spellings
 from athlete_platform.lakehouse.sql_servers import CONNECT_SERVER_CLASS, THRIFT_SERVER_CLASS, QueryServer
@@ -172,3 +173,8 @@ def test_status_and_read_table_of_a_real_delta_table_written_without_spark(tmp_p
     assert first.column("event_id").to_pylist() == ["a", "b"]
     with pytest.raises(ConfigError, match="versions 0 to 2, not 7"):
         read_table("bronze.session_events", version=7, settings=settings)
+    # DuckDB over it by its three-level name; a table not written yet is absent, with the list
+    counted = duckdb_query(settings, 'SELECT count(*) AS n, max(event_id) AS last FROM "bronze".session_events')
+    assert counted.to_pylist() == [{"n": 3, "last": "c"}]
+    with pytest.raises(PlatformError, match=r'predictions" does not exist.*tables are .*not written yet is absent'):
+        duckdb_query(settings, "SELECT * FROM uc_athlete_data.gold.athlete_predictions")
