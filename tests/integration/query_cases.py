@@ -99,12 +99,16 @@ def read_table_equals_spark_and_time_travels(spark, names, lake) -> None:
     assert read_table("gold.athlete_predictions", version=0, settings=settings).num_rows == first
 
 
+def server_on_a_free_port(settings, kind: str) -> QueryServer:
+    """The module's query server of `kind` on a port of its own (not the machine's default)."""
+    port_key = {"sql": "sql_port", "connect": "connect_port"}[kind]
+    ports = settings.query_servers.model_copy(update={port_key: free_port()})
+    return QueryServer.from_settings(settings.model_copy(update={"query_servers": ports}), kind)
+
+
 def thrift_server_answers_beeline(spark, names, lake) -> None:
     settings, run_date, _trained = lake
-    settings = settings.model_copy(
-        update={"query_servers": settings.query_servers.model_copy(update={"sql_port": free_port()})}
-    )
-    server = QueryServer.from_settings(settings, "sql")
+    server = server_on_a_free_port(settings, "sql")
     predictions = names(tables.ATHLETE_PREDICTIONS)
     sql = (
         f"SELECT athlete_id, race_distance_m, predicted_finish_time_s FROM {predictions} "
@@ -145,10 +149,7 @@ print(json.dumps({"connect": spark.conf.get("spark.sql.catalogImplementation", "
 
 def connect_server_answers_the_thin_client(spark, names, lake) -> None:
     settings, run_date, _trained = lake
-    settings = settings.model_copy(
-        update={"query_servers": settings.query_servers.model_copy(update={"connect_port": free_port()})}
-    )
-    server = QueryServer.from_settings(settings, "connect")
+    server = server_on_a_free_port(settings, "connect")
     predictions = names(tables.ATHLETE_PREDICTIONS)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYSPARK_GATEWAY")}
     try:
