@@ -2,12 +2,12 @@
 
 The assistant answers inside the deployment API (no Spark per request) and on the console
 (where a JVM start would cost more than the whole answer), so it reads the tables' files
-directly, at the managed location Spark gives them (`lakehouse.delta_rs.table_location`),
+directly, at the managed location Spark gives them (`lakehouse.reads.open_table`),
 with the athlete and the date range pushed into the scan. Every read returns the Delta
 version it read, which the citations carry: reading that version again reproduces the answer.
 
-Only the `embedded` catalog's managed locations are known here; another catalog backend
-needs `data_dir` to hold the same layout (README "Assistant").
+Only the `embedded` catalog's managed locations are known here: with another catalog backend
+a read stops saying so (the same rule as `athlete_platform.read_table`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from athlete_platform.errors import SetupError
-from athlete_platform.lakehouse.delta_rs import table_location
+from athlete_platform.lakehouse.reads import open_table
 from athlete_platform.lakehouse.tables import Table, TableNames
 
 if TYPE_CHECKING:
@@ -51,17 +50,7 @@ class LakeReader:
     ) -> TableRead:
         """`table`'s rows of `athlete_id` with `start <= day_column <= end` (bounds optional),
         sorted by `day_column`; `columns` projects (the filter columns need not be listed)."""
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-
-        location = table_location(self.settings, table)
-        try:
-            delta = DeltaTable(str(location))
-        except TableNotFoundError:
-            raise SetupError(
-                f"The table {self.names(table)} has no Delta files at {location}: run the batch pipeline first "
-                "(`athlete-platform run`, or its steps), with the same data_dir and catalog.schema_prefix."
-            ) from None
+        delta = open_table(self.settings, table)  # a table not written yet: says what to run
         filters: list[tuple[str, str, Any]] = [("athlete_id", "=", athlete_id)]
         if day_column and start is not None:
             filters.append((day_column, ">=", start))
