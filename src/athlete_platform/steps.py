@@ -71,6 +71,14 @@ STEPS: tuple[StepSpec, ...] = (
         "silver_pipeline",
         "bronze -> silver athletes, sessions, races",
         "athlete_platform.ingestion.silver:SilverStep",
+        (
+            Param(
+                "full_refresh",
+                "judge every bronze record again, not only the athletes with new or newly due records",
+                bool,
+                False,
+            ),
+        ),
     ),
     StepSpec(
         "features",

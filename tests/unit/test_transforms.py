@@ -26,6 +26,7 @@ from athlete_platform.ingestion.bronze import (
     device_file_outputs,
 )
 from athlete_platform.ingestion.fields import ATHLETE_FIELDS, SESSION_FIELDS
+from athlete_platform.ingestion.record_keys import landed_keys
 from athlete_platform.ingestion.silver import (
     athlete_rule_failures,
     latest_per_key,
@@ -260,7 +261,8 @@ def raw_records(spark: SparkSession, *records: tuple[dict, str]) -> DataFrame:
     ]
     ddl = "record_type string, payload string, _source_file string, _line_number bigint, _ingested_at string, "
     frame = spark.createDataFrame(rows, ddl + "_run_id string")
-    return with_timestamps(frame, "_ingested_at").select(*tables.SESSIONS_RAW.column_names)
+    # The key columns as bronze writes them (`ingestion.record_keys`).
+    return with_timestamps(frame, "_ingested_at").select("*", *landed_keys()).select(*tables.SESSIONS_RAW.column_names)
 
 
 def athlete_payload(athlete_id: str = "a1", **changes) -> dict:

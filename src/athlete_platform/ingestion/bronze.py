@@ -45,6 +45,7 @@ from athlete_platform.ingestion.landing import (
     read_lines,
 )
 from athlete_platform.ingestion.quarantine import quarantine_rows
+from athlete_platform.ingestion.record_keys import landed_keys
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.sql import sql_escape, sql_string_list
@@ -402,6 +403,7 @@ def app_export_outputs(
         F.col("line_number").alias("_line_number"),
         *stamp,
     )
+    accepted = accepted.select("*", *landed_keys())
     rejected = classified.where("reason IS NOT NULL").select(
         F.col("path").alias("source_file"),
         # line 0 stands for the file as a whole (refused without being read)
@@ -441,6 +443,7 @@ def device_file_outputs(
         F.lit(0).cast("bigint").alias("_line_number"),
         *stamp,
     )
+    raw = raw.select("*", *landed_keys())
     rejected = devices.where("status = 'quarantined'").select(
         F.col("path").alias("source_file"),
         F.col("sha256").alias("record_key"),

@@ -1,6 +1,9 @@
 """Silver: typed, validated, deduplicated athletes, sessions, races and race splits.
 
-Each run rebuilds the silver view of *all* bronze records and MERGEs it in. Every record is
+Each run rebuilds the silver view of every bronze record of the athletes it must judge again
+(`ingestion.silver_scope`: those with records added since the last run or sessions that just
+became due; every athlete on the first run or with `--full-refresh`) and MERGEs it in, deleting
+only within those athletes; the result equals a full rebuild. Every record is
 read field by field (`ingestion.fields`: nothing can fail a cast) and judged on its own; the
 latest *valid* record per key wins, so a broken correction or profile update goes to
 quarantine and the last valid version stays. Unchanged rows are not rewritten, late or
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -45,13 +48,15 @@ from athlete_platform.errors import SetupError
 from athlete_platform.ingestion.fields import ATHLETE_FIELDS, SESSION_FIELDS, Field, read_records, spark_schema
 from athlete_platform.ingestion.quarantine import quarantine_rows
 from athlete_platform.ingestion.race_splits import ABSENT, ACCEPTED, QUARANTINED, race_split_results
+from athlete_platform.ingestion.silver_scope import Recorded, Scope, full_rebuild_reason, incremental_scope, seed_rows
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
+from athlete_platform.lakehouse.delta import current_version, table_properties
 from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import insert_missing, merge_upsert, utc_timestamp
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,8 @@ class SilverCounts:
     race_splits_accepted: int = 0
     race_splits_quarantined: int = 0
     race_split_rows: int = 0
+    # How much this run judged: None for a full rebuild, else the athletes judged again.
+    athletes_in_scope: int | None = None
 
     @property
     def reconciles(self) -> bool:
@@ -280,9 +287,12 @@ def races_from_sessions(sessions: DataFrame) -> DataFrame:
 
 @dataclass(frozen=True)
 class SilverInputs:
-    raw: DataFrame  # bronze.sessions_raw
+    raw: DataFrame  # the bronze.sessions_raw rows to judge (the scope's)
     due_before: datetime  # the run's logical time: sessions from then on belong to later runs
     run_id: str
+    scope: Scope | None = None  # None: every record (unit tests of the transform)
+    recorded: Recorded | None = None  # what this run records when it is done
+    previously: Recorded | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,7 @@ class SilverOutputs:
     rejected: DataFrame  # invalid sessions and athletes, races' broken splits, shaped for quarantine_rows
     split_results: DataFrame  # per race: its accepted splits, or why they were quarantined, or absent (cached)
     race_splits: DataFrame  # rows for silver.race_splits
+    inputs: SilverInputs | None = None
 
 
 def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> SilverOutputs:
@@ -373,23 +384,57 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
     """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races, silver.race_splits (+ quarantine)."""
 
     def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> SilverInputs:
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        spark = ctx.spark
         raw_table = ctx.names(tables.SESSIONS_RAW)
-        if not ctx.spark.catalog.tableExists(raw_table):
+        if not spark.catalog.tableExists(raw_table):
             raise SetupError(f"{raw_table} does not exist yet: run bronze ingestion first (`athlete-platform ingest`).")
-        return SilverInputs(ctx.spark.table(raw_table), ctx.logical_time, ctx.run_id)
+        ensure_table(spark, ctx.names, tables.SESSIONS_RAW)  # a bronze table from before its key columns
+        version = current_version(spark, raw_table)
+        raw = spark.read.format("delta").option("versionAsOf", version).table(raw_table)
+        sessions_table = ctx.names(tables.SESSIONS)
+        exists = spark.catalog.tableExists(sessions_table)
+        previously = Recorded.from_properties(table_properties(spark, sessions_table) if exists else {})
+        change_feed = table_properties(spark, raw_table).get(tables.CDF_PROPERTY) == "true"
+        reason = full_rebuild_reason(
+            previously, version, ctx.logical_time, bool(params.get("full_refresh")), change_feed
+        )
+        scope = Scope(raw, None, None, reason)
+        if reason is None:
+            try:
+                seeds = seed_rows(spark, raw_table, raw, previously, version, ctx.logical_time)
+            except (PySparkException, Py4JJavaError) as exc:  # vacuumed, or from before the change feed
+                first = str(exc).strip().splitlines()[0][:200]
+                reason = f"bronze's change feed is unreadable since the version recorded ({first})"
+                scope = Scope(raw, None, None, reason)
+            else:
+                scope = incremental_scope(raw, seeds)
+        if scope.full_reason is not None:
+            log.info("silver: judging every bronze record (%s)", scope.full_reason)
+        else:
+            log.info("silver: incremental, %d athletes to judge again", scope.athlete_count)
+        recorded = Recorded(version, ctx.logical_time) if change_feed else None
+        return SilverInputs(scope.raw, ctx.logical_time, ctx.run_id, scope, recorded, previously)
 
     def transform(self, inputs: SilverInputs) -> SilverOutputs:
-        return silver_transform(inputs.raw, inputs.due_before, inputs.run_id)
+        out = silver_transform(inputs.raw, inputs.due_before, inputs.run_id)
+        return replace(out, inputs=inputs)
 
     def load(self, ctx: StepContext, out: SilverOutputs) -> SilverCounts:
         from pyspark.sql import functions as F
 
         spark, names = ctx.spark, ctx.names
+        run_scope = out.inputs.scope if out.inputs is not None else None
+        scope = run_scope.athletes if run_scope is not None else None  # None: the whole table is this run's
         athletes_table, sessions_table, races_table, splits_table, quarantine_table = (
             ensure_table(spark, names, t)
             for t in (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
         )
-        merge_upsert(spark, athletes_table, out.athletes_valid, tables.ATHLETES.keys, delete_missing=True)
+        merge_upsert(
+            spark, athletes_table, out.athletes_valid, tables.ATHLETES.keys, delete_missing=True, delete_within=scope
+        )
         # Sessions after the run date are not in this run's source: they must not be deleted by it.
         merge_upsert(
             spark,
@@ -398,6 +443,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             tables.SESSIONS.keys,
             delete_missing=True,
             delete_only_where=f"t.session_date <= DATE'{ctx.run_date}'",
+            delete_within=scope,
         )
         # Like sessions: splits of races after the run date are not this run's to delete.
         merge_upsert(
@@ -407,6 +453,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             tables.RACE_SPLITS.keys,
             delete_missing=True,
             delete_only_where=f"t.race_date <= DATE'{ctx.run_date}'",
+            delete_within=scope,
         )
         insert_missing(
             spark,
@@ -415,13 +462,15 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             tables.QUARANTINE.keys,
         )
         # Races come from the merged table: it also holds later sessions earlier runs accepted.
-        races = races_from_sessions(spark.table(sessions_table))
+        merged = spark.table(sessions_table)
+        races = races_from_sessions(merged if scope is None else merged.join(scope, "athlete_id", "left_semi"))
         merge_upsert(
             spark,
             races_table,
             races.select("*", F.lit(ctx.run_id).alias("_run_id")),
             tables.RACES.keys,
             delete_missing=True,
+            delete_within=scope,
         )
         counts = SilverCounts(
             session_records=out.sessions_all.count(),
@@ -433,9 +482,14 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             athletes_quarantined=out.athletes_checked.where("reason IS NOT NULL").count(),
             races=spark.table(races_table).count(),
             **split_counts(out.split_results),
+            athletes_in_scope=run_scope.athlete_count if run_scope is not None else None,
         )
         for frame in (out.athletes_checked, out.sessions_all, out.checked, out.split_results):
             frame.unpersist()
+        if run_scope is not None:
+            run_scope.release()
+        if out.inputs is not None:
+            record_run(spark, sessions_table, out.inputs.previously, out.inputs.recorded)
         log.info(
             "silver sessions: %d records = %d superseded + %d valid + %d quarantined + %d after the run date%s; "
             "athletes %d valid, %d quarantined; races %d; race splits: %d races = %d accepted (%d rows) + %d "
@@ -456,6 +510,15 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             "" if counts.splits_reconcile else " (DOES NOT RECONCILE)",
         )
         return counts
+
+
+def record_run(spark: SparkSession, sessions_table: str, previously: Recorded | None, now: Recorded | None) -> None:
+    """Record the bronze version judged and the logical time on silver.sessions, last (a run
+    killed before this is redone in full by the next); no commit when nothing moved."""
+    if now is None or now == previously:
+        return
+    assignments = ", ".join(f"'{k}' = '{v}'" for k, v in now.properties().items())
+    spark.sql(f"ALTER TABLE {sessions_table} SET TBLPROPERTIES ({assignments})")
 
 
 def split_counts(split_results: DataFrame) -> dict[str, int]:

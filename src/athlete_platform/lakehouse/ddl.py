@@ -36,6 +36,7 @@ def ensure_table(spark: SparkSession, names: TableNames, table: Table) -> str:
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(table.schema)} COMMENT '{sql_escape(SCHEMAS[table.schema])}'")
     if spark.catalog.tableExists(name):
         _evolve(spark, name, table)
+        _add_missing_properties(spark, name, table)
     else:
         _set_aside_interrupted_create(spark, names, table)
         props = ", ".join(f"'{k}' = '{v}'" for k, v in table.properties.items())
@@ -134,6 +135,18 @@ def _evolve(spark: SparkSession, name: str, table: Table) -> None:
     if missing:
         added = [c for c in table.columns if c.name in missing]
         spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({_ddl_columns(added)})")
+
+
+def _add_missing_properties(spark: SparkSession, name: str, table: Table) -> None:
+    """Registry properties a table created before them lacks (e.g. the Change Data Feed on a
+    table that gained a reader of it): set once; a value someone changed on purpose stays."""
+    if not table.properties:
+        return
+    present = {row.key for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+    missing = {k: v for k, v in table.properties.items() if k not in present}
+    if missing:
+        assignments = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+        spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({assignments})")
 
 
 def _ddl_columns(columns) -> str:

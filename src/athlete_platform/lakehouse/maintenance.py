@@ -8,6 +8,7 @@ and small files pile up; this step bounds storage (issue 10, item 9). Per existi
 2. VACUUM with a retention that keeps time travel for every *referenced* version:
    - the feature table versions `gold.athlete_predictions` records (`feature_table_version`):
      reading that version reproduces a prediction, so it must stay readable;
+   - for bronze.sessions_raw, the version after the one silver last judged;
    - for silver.sessions / silver.races, the versions after the one the feature pipeline last
      computed from, and for silver.sessions the one after what the document pipeline last
      embedded (they read the Change Data Feed from there on).
@@ -160,6 +161,7 @@ def referenced_versions(spark: SparkSession, names: tables.TableNames) -> dict[s
         rows = spark.table(predictions).where(f"{column} IS NOT NULL").select(column).distinct().collect()
         referenced[features] = {int(r[0]) for r in rows}
     consumers = (
+        (names(tables.SESSIONS), tables.SILVER_SOURCE_VERSION_PROPERTIES),
         (features, tables.FEATURE_SOURCE_VERSION_PROPERTIES),
         (names(tables.DOCUMENT_CHUNKS), tables.DOCUMENT_SOURCE_VERSION_PROPERTIES),
     )

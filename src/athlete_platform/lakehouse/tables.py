@@ -25,7 +25,8 @@ SCHEMAS: dict[str, str] = {
     "ml": "Models registered in MLflow.",
 }
 
-CDF = {"delta.enableChangeDataFeed": "true"}
+CDF_PROPERTY = "delta.enableChangeDataFeed"
+CDF = {CDF_PROPERTY: "true"}
 
 
 class Named(Protocol):
@@ -116,7 +117,14 @@ SESSIONS_RAW = Table(
         _c("_line_number", "BIGINT", "1-based line in the source file (0 for device files)"),
         _c("_ingested_at", "TIMESTAMP", "When the record was ingested (UTC)"),
         *_LINEAGE,
+        # Keys as landed (JSON text, not validated): silver finds every record of an athlete by
+        # them without parsing history. Null in rows written before they existed (silver then
+        # reads them from the payload).
+        _c("athlete_id", "STRING", "athlete_id as written in the payload (unvalidated; null when absent)"),
+        _c("session_id", "STRING", "session_id as written in the payload (unvalidated; null for athletes)"),
     ),
+    # Silver reads the records added since its last run from the Change Data Feed.
+    properties=CDF,
 )
 
 LANDING_FILES = Table(
@@ -468,6 +476,13 @@ FEATURE_SOURCE_VERSION_PROPERTIES: dict[Table, str] = {
     SESSIONS: "athlete_platform.source.sessions_version",
     RACES: "athlete_platform.source.races_version",
 }
+# ... silver records the bronze version it last judged (it reads bronze's Change Data Feed from
+# there on, `ingestion.silver_scope`) ...
+SILVER_SOURCE_VERSION_PROPERTIES: dict[Table, str] = {
+    SESSIONS_RAW: "athlete_platform.source.sessions_raw_version",
+}
+# ... and, beside it, the logical time of that run (sessions at or after it were deferred).
+SILVER_DUE_BEFORE_PROPERTY = "athlete_platform.silver.due_before"
 # ... the document pipeline records the silver.sessions version whose notes it last embedded ...
 DOCUMENT_SOURCE_VERSION_PROPERTIES: dict[Table, str] = {
     SESSIONS: "athlete_platform.source.sessions_version",

@@ -64,11 +64,14 @@ def merge_upsert(
     ignore_changes_in: Iterable[str] = LINEAGE_COLUMNS,
     delete_missing: bool = False,
     delete_only_where: str | None = None,
+    delete_within: DataFrame | None = None,
 ) -> MergeChanges:
     """Upsert `source` into `table` on `keys`; write only rows whose data changed.
 
     With `delete_missing`, `source` is the whole truth: target rows absent from it are deleted
-    (only those matching `delete_only_where`, a condition on `t.`, when given).
+    (only those matching `delete_only_where`, a condition on `t.`, when given, and only those
+    whose values of `delete_within`'s columns are among its rows, when given: the part of the
+    table an incremental run rebuilt).
 
     The change set (new or changed rows, vanished keys) is computed and cached first; when it is
     empty nothing is committed, otherwise the MERGE runs on it alone, so it rewrites only the
@@ -88,6 +91,8 @@ def merge_upsert(
     )
     if delete_missing:
         candidates = t.where(delete_only_where) if delete_only_where else t
+        if delete_within is not None:
+            candidates = candidates.join(delete_within, delete_within.columns, "left_semi").alias("t")
         gone = candidates.join(s, _all(same_key), "left_anti").select(
             *[F.col(f"t.`{k}`").alias(k) for k in keys], F.lit("delete").alias(_OP)
         )

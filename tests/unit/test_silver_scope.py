@@ -1,0 +1,109 @@
+"""The incremental scope of silver (`ingestion.silver_scope`): when a run may be incremental, and
+which athletes and rows it judges. End to end (equal to a full rebuild): test_incremental_silver."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from athlete_platform.ingestion.silver_scope import (
+    Recorded,
+    bronze_keys,
+    close_over_sessions,
+    full_rebuild_reason,
+    scope_rows,
+    seed_athletes,
+)
+
+T1, T2 = datetime(2026, 3, 2), datetime(2026, 3, 3)
+RAW_DDL = (
+    "record_type string, payload string, _source_file string, _line_number bigint, athlete_id string, session_id string"
+)
+
+
+def test_recorded_state_round_trips_and_unreadable_state_means_none():
+    recorded = Recorded(7, datetime(2026, 3, 2, 0, 0, 0, 250))
+    assert Recorded.from_properties(recorded.properties()) == recorded
+    assert Recorded.from_properties({}) == Recorded(None, None)
+    broken = recorded.properties() | {"athlete_platform.silver.due_before": "yesterday"}
+    assert Recorded.from_properties(broken) == Recorded(None, None)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "version", "due", "refresh", "feed", "expected"),
+    [
+        (Recorded(3, T1), 5, T2, False, True, None),
+        (Recorded(3, T1), 3, T1, False, True, None),  # a re-run of the same day
+        (Recorded(3, T1), 5, T2, True, True, "--full-refresh"),
+        (Recorded(None, None), 5, T2, False, True, "no silver run recorded yet"),
+        (Recorded(3, T1), 5, T2, False, False, "no Change Data Feed"),
+        (Recorded(6, T1), 5, T2, False, True, "before the recorded 6"),
+        (Recorded(3, T2), 5, T1, False, True, "a backfill"),
+    ],
+)
+def test_full_rebuild_reason(recorded, version, due, refresh, feed, expected):
+    reason = full_rebuild_reason(recorded, version, due, refresh, feed)
+    assert reason == expected if expected is None else expected in reason
+
+
+def raw(local_spark, rows):
+    """Bronze rows (record_type, athlete, session); key columns null where `None` and the payload
+    holds the keys, as in rows landed before bronze had the columns."""
+    import json
+
+    data = []
+    for n, (kind, athlete, session, stored) in enumerate(rows, 1):
+        payload = {"record_type": kind, "athlete_id": athlete} | ({"session_id": session} if session else {})
+        keys = (athlete, session) if stored else (None, None)
+        data.append((kind, json.dumps(payload), "f.jsonl", n, *keys))
+    return local_spark.createDataFrame(data, RAW_DDL)
+
+
+def ids(frame, column="athlete_id"):
+    return sorted(r[column] for r in frame.collect())
+
+
+def test_keys_come_from_the_columns_or_else_the_payload(local_spark):
+    frame = raw(
+        local_spark, [("session", "a", "s1", True), ("session", "b", "s2", False), ("athlete", "c", None, False)]
+    )
+    keys = {r["_line_number"]: (r["athlete_id"], r["session_id"]) for r in bronze_keys(frame).collect()}
+    assert keys == {1: ("a", "s1"), 2: ("b", "s2"), 3: ("c", None)}
+
+
+def test_the_scope_closes_over_sessions_shared_between_athletes(local_spark):
+    frame = raw(
+        local_spark,
+        [
+            ("athlete", "a", None, True),
+            ("session", "a", "s1", True),
+            ("session", "b", "s1", True),  # s1 moved from a to b
+            ("session", "b", "s2", True),
+            ("session", "c", "s2", False),  # s2 also claimed by c (an old row: keys in the payload)
+            ("session", "d", "s3", True),  # unrelated
+        ],
+    )
+    keys = bronze_keys(frame).cache()
+    seeds = keys.where("_line_number = 1")  # a's profile changed
+    first = seed_athletes(keys, seeds)
+    assert ids(first) == ["a"]
+    closed = close_over_sessions(keys, first)
+    assert ids(closed) == ["a", "b", "c"]
+    rows = scope_rows(frame, closed, seeds)
+    assert sorted(r["_line_number"] for r in rows.collect()) == [1, 2, 3, 4, 5]
+
+
+def test_a_seed_without_a_usable_athlete_is_still_judged(local_spark):
+    frame = raw(local_spark, [("session", None, "s9", True), ("session", "a", "s1", True)])
+    keys = bronze_keys(frame)
+    seeds = keys.where("_line_number = 1")
+    athletes = close_over_sessions(keys, seed_athletes(keys, seeds))
+    assert ids(athletes) == []
+    assert [r["_line_number"] for r in scope_rows(frame, athletes, seeds).collect()] == [1]
+
+
+def test_a_session_seed_brings_every_athlete_with_a_record_of_it(local_spark):
+    frame = raw(local_spark, [("session", "a", "s1", True), ("session", "b", "s1", True), ("session", "c", "s3", True)])
+    keys = bronze_keys(frame)
+    assert ids(seed_athletes(keys, keys.where("_line_number = 2"))) == ["a", "b"]
