@@ -4,7 +4,8 @@ Three daily runs judge only the athletes whose records changed or became due, an
 others alone; the data holds what makes incremental work hard: a late record, a correction, a
 broken correction (the last valid version stays), a session moved to another athlete by a
 correction, sessions landed early and deferred to their day, sessions accepted only once their
-athlete's profile lands, and an erasure (rows deleted from bronze). A full rebuild of the last
+athlete's profile lands, a stored session whose imputed load a late record changes, and an
+erasure (rows deleted from bronze). A full rebuild of the last
 day must then change no row of silver or quarantine.
 """
 
@@ -93,6 +94,9 @@ def lake(spark, module_lake):
             athlete("ath_d"),
             athlete("ath_e"),
             session("a1", "ath_a", D1),
+            # No heart rate: its load is imputed from ath_a's sessions of the 28 days before, so
+            # the late a0 of day 2 changes it though no record of it changes.
+            session("a-nohr", "ath_a", D1, hour=12, avg_hr=None, max_hr=None),
             race,
             session("a3", "ath_a", D3),  # landed early: deferred until the run of D3
             session("c1", "ath_c", D1),
@@ -141,26 +145,26 @@ def test_a_full_rebuild_changes_no_row_of_the_incremental_runs(lake):
         assert lake["incremental"][table] == lake["full"][table], table
 
 
-def test_each_day_judges_only_the_athletes_it_must(lake):
+def test_each_day_judges_only_what_changed(lake):
     runs = lake["runs"]
     assert runs["d1"][1].athletes_in_scope is None  # nothing recorded yet: every record
-    # Day 2: ath_a's new records, and ath_c, whose session m1 moved to ath_a.
-    assert runs["d2"][1].athletes_in_scope == 2
-    # Day 3: ath_b's profile, ath_d's erasure, ath_a's session a3 now due, and ath_c, who still
-    # has a (superseded) record of ath_a's session m1; not ath_e.
-    assert runs["d3"].athletes_in_scope == 4
+    # Day 2: the five sessions of the day's file; their records belong to ath_a and ath_c (m1 moved).
+    assert (runs["d2"][1].sessions_in_scope, runs["d2"][1].athletes_in_scope) == (5, 2)
+    # Day 3: ath_b's profile (judged whole: b1), d1 erased, a3 now due; nothing of ath_c or ath_e.
+    assert (runs["d3"].sessions_in_scope, runs["d3"].athletes_in_scope) == (3, 3)
     assert runs["d3"].reconciles and runs["d2"][1].reconciles
     assert runs["full"].athletes_in_scope is None
 
 
 def test_a_rerun_of_the_same_day_judges_nothing_and_commits_nothing(lake):
-    assert lake["runs"]["rerun"].athletes_in_scope == 0
+    assert (lake["runs"]["rerun"].sessions_in_scope, lake["runs"]["rerun"].athletes_in_scope) == (0, 0)
     assert lake["after_rerun"] == lake["versions"]
 
 
 def test_late_corrected_moved_deferred_and_erased_records_end_where_they_belong(spark, lake):
     sessions = {r.session_id: r for r in spark.table(lake["names"](tables.SESSIONS)).collect()}
-    assert set(sessions) == {"a0", "a1", "a-race", "a2", "a3", "b1", "c1", "e1", "m1"}
+    assert set(sessions) == {"a0", "a1", "a-nohr", "a-race", "a2", "a3", "b1", "c1", "e1", "m1"}
+    assert sessions["a-nohr"].load_imputed and sessions["a-nohr"].session_load > 0  # from a0's rate
     assert sessions["a1"].duration_s == 4200.0  # the correction won
     assert sessions["c1"].duration_s == 3600.0  # the broken correction did not
     assert sessions["m1"].athlete_id == "ath_a"

@@ -10,10 +10,11 @@ import pytest
 from athlete_platform.ingestion.silver_scope import (
     Recorded,
     bronze_keys,
-    close_over_sessions,
     full_rebuild_reason,
+    judged_athletes,
+    profile_athletes,
     scope_rows,
-    seed_athletes,
+    touched_sessions,
 )
 
 T1, T2 = datetime(2026, 3, 2), datetime(2026, 3, 3)
@@ -72,38 +73,52 @@ def test_keys_come_from_the_columns_or_else_the_payload(local_spark):
     assert keys == {1: ("a", "s1"), 2: ("b", "s2"), 3: ("c", None)}
 
 
-def test_the_scope_closes_over_sessions_shared_between_athletes(local_spark):
+def scope_of(frame, seed_lines):
+    keys = bronze_keys(frame).cache()
+    seeds = keys.where(f"_line_number IN ({', '.join(map(str, seed_lines))})")
+    whole = profile_athletes(seeds)
+    sessions = touched_sessions(keys, seeds, whole)
+    athletes = judged_athletes(keys, seeds, sessions, whole)
+    rows = scope_rows(frame, whole, sessions, athletes, seeds)
+    return whole, sessions, athletes, sorted(r["_line_number"] for r in rows.collect())
+
+
+def test_a_changed_profile_judges_the_athlete_whole_and_whoever_shares_a_session(local_spark):
     frame = raw(
         local_spark,
         [
             ("athlete", "a", None, True),
             ("session", "a", "s1", True),
             ("session", "b", "s1", True),  # s1 moved from a to b
-            ("session", "b", "s2", True),
-            ("session", "c", "s2", False),  # s2 also claimed by c (an old row: keys in the payload)
-            ("session", "d", "s3", True),  # unrelated
+            ("athlete", "b", None, True),
+            ("session", "b", "s2", True),  # b's own session: not touched
+            ("session", "d", "s3", False),  # unrelated (an old row: keys in the payload)
         ],
     )
-    keys = bronze_keys(frame).cache()
-    seeds = keys.where("_line_number = 1")  # a's profile changed
-    first = seed_athletes(keys, seeds)
-    assert ids(first) == ["a"]
-    closed = close_over_sessions(keys, first)
-    assert ids(closed) == ["a", "b", "c"]
-    rows = scope_rows(frame, closed, seeds)
-    assert sorted(r["_line_number"] for r in rows.collect()) == [1, 2, 3, 4, 5]
+    whole, sessions, athletes, rows = scope_of(frame, [1])  # a's profile changed
+    assert ids(whole) == ["a"]
+    assert ids(sessions, "session_id") == ["s1"]
+    assert ids(athletes) == ["a", "b"]
+    assert rows == [1, 2, 3, 4]  # a's records, every record of s1, b's profile
 
 
-def test_a_seed_without_a_usable_athlete_is_still_judged(local_spark):
-    frame = raw(local_spark, [("session", None, "s9", True), ("session", "a", "s1", True)])
-    keys = bronze_keys(frame)
-    seeds = keys.where("_line_number = 1")
-    athletes = close_over_sessions(keys, seed_athletes(keys, seeds))
-    assert ids(athletes) == []
-    assert [r["_line_number"] for r in scope_rows(frame, athletes, seeds).collect()] == [1]
+def test_a_new_session_record_judges_that_session_only(local_spark):
+    frame = raw(
+        local_spark,
+        [
+            ("athlete", "a", None, True),
+            ("session", "a", "s1", True),
+            ("session", "a", "s2", True),
+            ("session", "a", "s2", False),  # a correction of s2 just landed (an old-style row)
+        ],
+    )
+    whole, sessions, athletes, rows = scope_of(frame, [4])
+    assert ids(whole) == [] and ids(sessions, "session_id") == ["s2"] and ids(athletes) == ["a"]
+    assert rows == [1, 3, 4]  # a's profile and both records of s2; not s1
 
 
-def test_a_session_seed_brings_every_athlete_with_a_record_of_it(local_spark):
-    frame = raw(local_spark, [("session", "a", "s1", True), ("session", "b", "s1", True), ("session", "c", "s3", True)])
-    keys = bronze_keys(frame)
-    assert ids(seed_athletes(keys, keys.where("_line_number = 2"))) == ["a", "b"]
+def test_a_seed_without_a_usable_key_is_still_judged(local_spark):
+    frame = raw(local_spark, [("session", None, None, True), ("session", "a", "s1", True)])
+    whole, sessions, athletes, rows = scope_of(frame, [1])
+    assert ids(athletes) == [] and ids(sessions, "session_id") == []
+    assert rows == [1]

@@ -1,9 +1,11 @@
 """Silver: typed, validated, deduplicated athletes, sessions, races and race splits.
 
-Each run rebuilds the silver view of every bronze record of the athletes it must judge again
-(`ingestion.silver_scope`: those with records added since the last run or sessions that just
-became due; every athlete on the first run or with `--full-refresh`) and MERGEs it in, deleting
-only within those athletes; the result equals a full rebuild. Every record is
+Each run rebuilds the silver view of the bronze records it must judge again
+(`ingestion.silver_scope`: every record of the sessions with records added, removed or become
+due since the last run, of athletes whose profile changed; every record on the first run or
+with `--full-refresh`) and MERGEs it in, deleting only within what it judged; the loads of the
+stored sessions after the earliest touched day are recomputed with them (`load_context`). The
+result equals a full rebuild. Every record is
 read field by field (`ingestion.fields`: nothing can fail a cast) and judged on its own; the
 latest *valid* record per key wins, so a broken correction or profile update goes to
 quarantine and the last valid version stays. Unchanged rows are not rewritten, late or
@@ -81,8 +83,10 @@ class SilverCounts:
     race_splits_accepted: int = 0
     race_splits_quarantined: int = 0
     race_split_rows: int = 0
-    # How much this run judged: None for a full rebuild, else the athletes judged again.
+    # How much this run judged: None for a full rebuild, else the sessions judged again and the
+    # athletes with records among them.
     athletes_in_scope: int | None = None
+    sessions_in_scope: int | None = None
 
     @property
     def reconciles(self) -> bool:
@@ -291,12 +295,14 @@ class SilverInputs:
     due_before: datetime  # the run's logical time: sessions from then on belong to later runs
     run_id: str
     scope: Scope | None = None  # None: every record (unit tests of the transform)
+    context: LoadContext | None = None  # None: every session is judged
     recorded: Recorded | None = None  # what this run records when it is done
     previously: Recorded | None = None
 
 
 @dataclass(frozen=True)
 class SilverOutputs:
+    winners: DataFrame  # the latest valid record of each judged session
     athletes_checked: DataFrame  # every athlete record + reason (cached)
     athletes_valid: DataFrame  # rows for silver.athletes
     sessions_all: DataFrame  # every typed session record (cached)
@@ -309,7 +315,43 @@ class SilverOutputs:
     inputs: SilverInputs | None = None
 
 
-def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> SilverOutputs:
+@dataclass(frozen=True)
+class LoadContext:
+    """For an incremental run: the stored sessions whose loads a touched session can change."""
+
+    stored: DataFrame  # silver.sessions rows of the athletes with judged sessions (not judged whole)
+    sessions: DataFrame  # session_id of every touched session (their stored rows are replaced)
+
+
+def load_context(sessions_all: DataFrame, context: LoadContext) -> DataFrame:
+    """Pure transform: stored sessions (not touched) from `IMPUTATION_LOOKBACK_DAYS` before each
+    athlete's earliest touched day on, with `_from` = that day; `_from` and later get new loads.
+
+    The earliest touched day counts every judged record's day and every touched session's stored
+    day (a session moved or dropped changes the pools after its old day); a load on an earlier
+    day has a pool of earlier days only, so it cannot change.
+    """
+    from pyspark.sql import functions as F
+
+    old_days = context.stored.join(context.sessions, "session_id", "left_semi")
+    touched = (
+        sessions_all.select("athlete_id", "session_date")
+        .unionByName(old_days.select("athlete_id", "session_date"))
+        .where(F.col("athlete_id").isNotNull() & F.col("session_date").isNotNull())
+        .groupBy("athlete_id")
+        .agg(F.min("session_date").alias("_from"))
+    )
+    untouched = context.stored.join(context.sessions, "session_id", "left_anti")
+    return (
+        untouched.join(touched, "athlete_id")
+        .where(F.col("session_date") >= F.date_sub("_from", physiology.IMPUTATION_LOOKBACK_DAYS))
+        .drop("session_load", "load_imputed", "_run_id")
+    )
+
+
+def silver_transform(
+    raw: DataFrame, due_before: datetime, run_id: str, context: LoadContext | None = None
+) -> SilverOutputs:
     """Pure transform: bronze records -> typed, validated, latest-per-key athletes and sessions.
 
     A run for day D takes the sessions that started before its logical time (the end of D,
@@ -331,8 +373,19 @@ def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> Silve
     not_due = (F.col("start_time") >= utc_timestamp(due_before)) & (F.col("start_time") <= _landed_plus_slack())
     checked = checked.withColumn("_deferred", F.coalesce(not_due, F.lit(False))).cache()
     sessions_latest, superseded = latest_per_key(checked.where("NOT _deferred AND reason IS NULL"), "session_id")
-    valid = with_session_loads(sessions_latest, athletes_valid).cache()
     columns = [c for c in tables.SESSIONS.column_names if c != "_run_id"]
+    if context is None:
+        valid = with_session_loads(sessions_latest, athletes_valid).cache()
+    else:
+        # Loads over the judged sessions and the stored ones around them; a stored session is
+        # written back only from its athlete's earliest touched day on (its pool is complete there).
+        base = [c for c in columns if c not in ("session_load", "load_imputed")]
+        around = load_context(sessions_all, context)
+        pooled = sessions_latest.select(*base, F.lit(None).cast("date").alias("_from")).unionByName(
+            around.select(*base, "_from")
+        )
+        loaded = with_session_loads(pooled, athletes_valid)
+        valid = loaded.where(F.col("_from").isNull() | (F.col("session_date") >= F.col("_from"))).cache()
 
     # Splits of the races among them: judged on the winning record; broken ones quarantined, the race kept.
     race_records = sessions_latest.where(is_race_result()).select(
@@ -358,6 +411,7 @@ def silver_transform(raw: DataFrame, due_before: datetime, run_id: str) -> Silve
         )
     )
     return SilverOutputs(
+        winners=sessions_latest,
         athletes_checked=athletes_checked,
         athletes_valid=athletes_valid,
         sessions_all=sessions_all,
@@ -401,25 +455,32 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
         reason = full_rebuild_reason(
             previously, version, ctx.logical_time, bool(params.get("full_refresh")), change_feed
         )
-        scope = Scope(raw, None, None, reason)
+        scope, context = Scope(raw, reason), None
         if reason is None:
             try:
                 seeds = seed_rows(spark, raw_table, raw, previously, version, ctx.logical_time)
             except (PySparkException, Py4JJavaError) as exc:  # vacuumed, or from before the change feed
                 first = str(exc).strip().splitlines()[0][:200]
                 reason = f"bronze's change feed is unreadable since the version recorded ({first})"
-                scope = Scope(raw, None, None, reason)
+                scope = Scope(raw, reason)
             else:
                 scope = incremental_scope(raw, seeds)
+                by_session = scope.athletes.join(scope.whole, "athlete_id", "left_anti")
+                stored = spark.table(sessions_table).join(by_session, "athlete_id", "left_semi")
+                context = LoadContext(stored, scope.sessions)
         if scope.full_reason is not None:
             log.info("silver: judging every bronze record (%s)", scope.full_reason)
         else:
-            log.info("silver: incremental, %d athletes to judge again", scope.athlete_count)
+            log.info(
+                "silver: incremental: %d sessions to judge again, of %d athletes",
+                scope.session_count,
+                scope.athlete_count,
+            )
         recorded = Recorded(version, ctx.logical_time) if change_feed else None
-        return SilverInputs(scope.raw, ctx.logical_time, ctx.run_id, scope, recorded, previously)
+        return SilverInputs(scope.raw, ctx.logical_time, ctx.run_id, scope, context, recorded, previously)
 
     def transform(self, inputs: SilverInputs) -> SilverOutputs:
-        out = silver_transform(inputs.raw, inputs.due_before, inputs.run_id)
+        out = silver_transform(inputs.raw, inputs.due_before, inputs.run_id, inputs.context)
         return replace(out, inputs=inputs)
 
     def load(self, ctx: StepContext, out: SilverOutputs) -> SilverCounts:
@@ -427,13 +488,21 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
 
         spark, names = ctx.spark, ctx.names
         run_scope = out.inputs.scope if out.inputs is not None else None
-        scope = run_scope.athletes if run_scope is not None else None  # None: the whole table is this run's
+        incremental = run_scope is not None and run_scope.full_reason is None
+        # What this run may delete: rows of the athletes and sessions it judged (else: any row).
+        athletes_judged = run_scope.athletes if incremental else None
+        sessions_judged = run_scope.sessions if incremental else None
         athletes_table, sessions_table, races_table, splits_table, quarantine_table = (
             ensure_table(spark, names, t)
             for t in (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
         )
         merge_upsert(
-            spark, athletes_table, out.athletes_valid, tables.ATHLETES.keys, delete_missing=True, delete_within=scope
+            spark,
+            athletes_table,
+            out.athletes_valid,
+            tables.ATHLETES.keys,
+            delete_missing=True,
+            delete_within=athletes_judged,
         )
         # Sessions after the run date are not in this run's source: they must not be deleted by it.
         merge_upsert(
@@ -443,7 +512,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             tables.SESSIONS.keys,
             delete_missing=True,
             delete_only_where=f"t.session_date <= DATE'{ctx.run_date}'",
-            delete_within=scope,
+            delete_within=sessions_judged,
         )
         # Like sessions: splits of races after the run date are not this run's to delete.
         merge_upsert(
@@ -453,7 +522,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             tables.RACE_SPLITS.keys,
             delete_missing=True,
             delete_only_where=f"t.race_date <= DATE'{ctx.run_date}'",
-            delete_within=scope,
+            delete_within=sessions_judged,
         )
         insert_missing(
             spark,
@@ -463,26 +532,29 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
         )
         # Races come from the merged table: it also holds later sessions earlier runs accepted.
         merged = spark.table(sessions_table)
-        races = races_from_sessions(merged if scope is None else merged.join(scope, "athlete_id", "left_semi"))
+        if sessions_judged is not None:
+            merged = merged.join(sessions_judged, "session_id", "left_semi")
+        races = races_from_sessions(merged)
         merge_upsert(
             spark,
             races_table,
             races.select("*", F.lit(ctx.run_id).alias("_run_id")),
             tables.RACES.keys,
             delete_missing=True,
-            delete_within=scope,
+            delete_within=sessions_judged,
         )
         counts = SilverCounts(
             session_records=out.sessions_all.count(),
             superseded=out.superseded.count(),
-            sessions_valid=out.sessions_valid.count(),
+            sessions_valid=out.winners.count(),
             sessions_quarantined=out.checked.where("NOT _deferred AND reason IS NOT NULL").count(),
             sessions_deferred=out.checked.where("_deferred").count(),
             athletes_valid=spark.table(athletes_table).count(),
             athletes_quarantined=out.athletes_checked.where("reason IS NOT NULL").count(),
             races=spark.table(races_table).count(),
             **split_counts(out.split_results),
-            athletes_in_scope=run_scope.athlete_count if run_scope is not None else None,
+            athletes_in_scope=run_scope.athlete_count if incremental else None,
+            sessions_in_scope=run_scope.session_count if incremental else None,
         )
         for frame in (out.athletes_checked, out.sessions_all, out.checked, out.split_results):
             frame.unpersist()

@@ -1,20 +1,23 @@
-"""Which athletes a silver run must judge again: the incremental scope.
+"""What a silver run must judge again: the incremental scope.
 
-Silver's unit of work is the athlete. A session's load depends on the athlete's profile and on
-their other sessions (imputation), and its validity on the athlete being known, so a run judges
-*every* record of an athlete it touches, and leaves every other athlete's rows alone. An
-athlete is touched when, since the last run:
+A run judges again every bronze record of the sessions touched since the last run, and leaves
+every other row alone. A session is touched when, since the last run:
 
-- a record of theirs was added to bronze, or removed, or rewritten (bronze's Change Data Feed
-  from the version silver last judged, recorded on silver.sessions); or
-- one of their sessions became due: it starts in [last run's logical time, this run's), so the
-  last run deferred it. Only records that landed from a day before the last run's logical time
-  can be such a session (a record is deferred only when it starts no later than its landing
-  plus the clock slack), so only those are parsed.
+- a record of it was added to bronze, removed, or rewritten (bronze's Change Data Feed from the
+  version silver last judged, recorded on silver.sessions); or
+- it became due: it starts in [last run's logical time, this run's), so the last run deferred
+  it. Only records that landed from a day before the last run's logical time can be such a
+  session (a record is deferred only when it starts no later than its landing plus the clock
+  slack), so only the start of those is parsed.
 
-The set is then closed: every athlete with a record of a session a touched athlete has (a
-correction can move a session to another athlete) is touched too, until nothing is added. The
-run then equals a full rebuild for every athlete (tested: `tests/integration/test_incremental_silver.py`).
+Beside them: an athlete whose *profile* record changed is judged whole (every session's load
+depends on the profile, and its validity on the athlete being known); every athlete with a
+record of a touched session has their profile records judged (a correction can move a session
+to another athlete, and it is valid only with its athlete known). A session's load also
+depends on the athlete's sessions of the 28 days before (imputation), so silver recomputes the
+loads of the stored sessions from the earliest touched day on (`silver.load_context`).
+The run then equals a full rebuild (tested: `tests/integration/test_incremental_silver.py`),
+and a day's cost follows the day's records, not the history.
 
 A full rebuild happens instead, with its reason logged, when: nothing is recorded yet, the run
 is for an earlier logical time than the last (a backfill of a past day), `--full-refresh` is
@@ -45,7 +48,6 @@ DUE_BEFORE_PROPERTY = tables.SILVER_DUE_BEFORE_PROPERTY
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 ROW_ID = ("_source_file", "_line_number")  # a bronze row's identity
 START_FIELD = (Field("start_time", "timestamp"),)
-MAX_CLOSURE_ROUNDS = 20  # each round adds athletes sharing a session id with the set; real data needs one
 
 
 @dataclass(frozen=True)
@@ -123,68 +125,77 @@ def due_rows(raw: DataFrame, last_due_before: datetime, due_before: datetime) ->
     return bronze_keys(recent).join(due.select(*ROW_ID), list(ROW_ID), "left_semi")
 
 
-def seed_athletes(keys: DataFrame, seeds: DataFrame) -> DataFrame:
-    """Pure transform: athletes named by the seed rows, and by any record of a session they name."""
+def profile_athletes(seeds: DataFrame) -> DataFrame:
+    """Pure transform: athletes whose profile records changed: judged whole."""
     from pyspark.sql import functions as F
 
-    sessions = seeds.where(F.col("session_id").isNotNull()).select("session_id").distinct()
+    athlete_rows = seeds.where((F.col("record_type") == "athlete") & F.col("athlete_id").isNotNull())
+    return athlete_rows.select("athlete_id").distinct()
+
+
+def touched_sessions(keys: DataFrame, seeds: DataFrame, whole: DataFrame) -> DataFrame:
+    """Pure transform: session ids judged again: the seed rows' and every session of the athletes
+    judged whole."""
+    from pyspark.sql import functions as F
+
+    of_whole = keys.join(whole, "athlete_id", "left_semi").select("session_id")
+    return seeds.select("session_id").unionByName(of_whole).where(F.col("session_id").isNotNull()).distinct()
+
+
+def judged_athletes(keys: DataFrame, seeds: DataFrame, sessions: DataFrame, whole: DataFrame) -> DataFrame:
+    """Pure transform: every athlete with a record of a touched session, of a seed row, or judged whole."""
+    from pyspark.sql import functions as F
+
     by_session = keys.join(sessions, "session_id", "left_semi").select("athlete_id")
-    return seeds.select("athlete_id").unionByName(by_session).where(F.col("athlete_id").isNotNull()).distinct()
+    named = by_session.unionByName(seeds.select("athlete_id")).unionByName(whole)
+    return named.where(F.col("athlete_id").isNotNull()).distinct()
 
 
-def more_athletes(keys: DataFrame, athletes: DataFrame) -> DataFrame:
-    """Pure transform: athletes outside `athletes` with a record of a session one of `athletes` has."""
+def scope_rows(
+    raw: DataFrame, whole: DataFrame, sessions: DataFrame, athletes: DataFrame, seeds: DataFrame
+) -> DataFrame:
+    """Pure transform: the bronze rows to judge: every record of the athletes judged whole and of
+    the touched sessions, the profile records of every judged athlete, and the seed rows
+    themselves (a record without a usable key is still judged, and quarantined)."""
     from pyspark.sql import functions as F
 
-    their_sessions = (
-        keys.join(athletes, "athlete_id", "left_semi")
-        .where(F.col("session_id").isNotNull())
-        .select("session_id")
-        .distinct()
-    )
-    sharing = keys.join(their_sessions, "session_id", "left_semi").select("athlete_id")
-    return sharing.where(F.col("athlete_id").isNotNull()).distinct().join(athletes, "athlete_id", "left_anti")
+    athlete_key, session_key = keys_of(raw.columns)
+    keyed = raw.select("*", athlete_key.alias("_scope_athlete"), session_key.alias("_scope_session"))
 
+    def having(frame: DataFrame, column: str, key: str) -> DataFrame:
+        return keyed.join(frame.select(F.col(column).alias(key)), key, "left_semi")
 
-def close_over_sessions(keys: DataFrame, athletes: DataFrame) -> DataFrame | None:
-    """Add athletes sharing a session id with the set until none is added (None: did not settle)."""
-    athletes = athletes.cache()
-    for _ in range(MAX_CLOSURE_ROUNDS):
-        more = more_athletes(keys, athletes)
-        if more.isEmpty():
-            return athletes
-        grown = athletes.unionByName(more).distinct().cache()
-        athletes.unpersist()
-        athletes = grown
-    athletes.unpersist()
-    return None
-
-
-def scope_rows(raw: DataFrame, athletes: DataFrame, seeds: DataFrame) -> DataFrame:
-    """Pure transform: the bronze rows to judge: every record of the athletes, plus the seed rows
-    themselves (a record without a usable athlete key is still judged, and quarantined)."""
-    from pyspark.sql import functions as F
-
-    owners = athletes.select(F.col("athlete_id").alias("_scope_athlete"))
-    of_athletes = raw.join(owners, keys_of(raw.columns)[0] == F.col("_scope_athlete"), "left_semi")
-    seeded = raw.join(seeds.select(*ROW_ID), list(ROW_ID), "left_semi")
-    return of_athletes.unionByName(seeded).dropDuplicates(list(ROW_ID))
+    profiles = keyed.where(F.col("record_type") == "athlete")
+    parts = [
+        having(whole, "athlete_id", "_scope_athlete"),
+        having(sessions, "session_id", "_scope_session"),
+        profiles.join(athletes.select(F.col("athlete_id").alias("_scope_athlete")), "_scope_athlete", "left_semi"),
+        keyed.join(seeds.select(*ROW_ID), list(ROW_ID), "left_semi"),
+    ]
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows.unionByName(part)
+    return rows.dropDuplicates(list(ROW_ID)).drop("_scope_athlete", "_scope_session")
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The rows a silver run judges and the athletes whose silver rows it owns (None: all)."""
+    """What a silver run judges (a full rebuild: every row, the other fields None)."""
 
-    raw: DataFrame
-    athletes: DataFrame | None  # cached; None for a full rebuild
-    athlete_count: int | None
-    full_reason: str | None
-    seeds: DataFrame | None = None  # cached; the rows that started the scope
+    raw: DataFrame  # the bronze rows to judge
+    full_reason: str | None = None
+    whole: DataFrame | None = None  # athlete_id: judged whole (their profile changed)
+    sessions: DataFrame | None = None  # session_id: every record judged again
+    athletes: DataFrame | None = None  # athlete_id: every athlete with a judged record
+    seeds: DataFrame | None = None
+    athlete_count: int | None = None
+    session_count: int | None = None
 
     def release(self) -> None:
-        for frame in (self.athletes, self.seeds) + ((self.raw,) if self.athletes is not None else ()):
-            if frame is not None:
-                frame.unpersist()
+        if self.full_reason is None:
+            for frame in (self.raw, self.whole, self.sessions, self.athletes, self.seeds):
+                if frame is not None:
+                    frame.unpersist()
 
 
 def seed_rows(
@@ -204,14 +215,13 @@ def incremental_scope(raw: DataFrame, seeds: DataFrame) -> Scope:
     """The scope grown from the seed rows (see the module docstring)."""
     keys = bronze_keys(raw).cache()
     try:
-        athletes = close_over_sessions(keys, seed_athletes(keys, seeds))
+        # Materialized without their lineage: the transform and the merges read them many times,
+        # and each is then one leaf to the optimizer instead of this whole plan in every branch
+        # (left as plans, they made the optimizer run out of heap).
+        whole = profile_athletes(seeds).localCheckpoint()
+        sessions = touched_sessions(keys, seeds, whole).localCheckpoint()
+        athletes = judged_athletes(keys, seeds, sessions, whole).localCheckpoint()
     finally:
         keys.unpersist()
-    if athletes is None:
-        seeds.unpersist()
-        return Scope(raw, None, None, f"the athletes sharing sessions did not settle in {MAX_CLOSURE_ROUNDS} rounds")
-    # Materialized without their lineage: the transform and the merges read them many times, and
-    # each is then one leaf to the optimizer instead of the scope's whole plan in every branch.
-    athletes = athletes.localCheckpoint()
-    rows = scope_rows(raw, athletes, seeds).localCheckpoint()
-    return Scope(rows, athletes, athletes.count(), None, seeds)
+    rows = scope_rows(raw, whole, sessions, athletes, seeds).localCheckpoint()
+    return Scope(rows, None, whole, sessions, athletes, seeds, athletes.count(), sessions.count())
