@@ -465,6 +465,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
                 scope = Scope(raw, reason)
             else:
                 scope = incremental_scope(raw, seeds)
+            if not scope.nothing_to_judge and scope.full_reason is None:
                 by_session = scope.athletes.join(scope.whole, "athlete_id", "left_anti")
                 stored = spark.table(sessions_table).join(by_session, "athlete_id", "left_semi")
                 context = LoadContext(stored, scope.sessions)
@@ -478,6 +479,34 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
             )
         recorded = Recorded(version, ctx.logical_time) if change_feed else None
         return SilverInputs(scope.raw, ctx.logical_time, ctx.run_id, scope, context, recorded, previously)
+
+    def run(self, ctx: StepContext, params: Mapping[str, Any] | None = None) -> SilverCounts:
+        inputs = self.extract(ctx, params or {})
+        if inputs.scope is not None and inputs.scope.nothing_to_judge:
+            return self._nothing_to_judge(ctx, inputs)
+        return self.load(ctx, self.transform(inputs))
+
+    @staticmethod
+    def _nothing_to_judge(ctx: StepContext, inputs: SilverInputs) -> SilverCounts:
+        """No record landed, left or became due since the last run: no row can change, so no
+        Spark work beyond the two table counts (a re-run, or a day without data)."""
+        spark = ctx.spark
+        athletes_table, races_table = ctx.names(tables.ATHLETES), ctx.names(tables.RACES)
+        counts = SilverCounts(
+            session_records=0,
+            superseded=0,
+            sessions_valid=0,
+            sessions_quarantined=0,
+            sessions_deferred=0,
+            athletes_valid=spark.table(athletes_table).count(),
+            athletes_quarantined=0,
+            races=spark.table(races_table).count(),
+            athletes_in_scope=0,
+            sessions_in_scope=0,
+        )
+        record_run(spark, ctx.names(tables.SESSIONS), inputs.previously, inputs.recorded)
+        log.info("silver: nothing landed, left or became due since the last run: no row to judge")
+        return counts
 
     def transform(self, inputs: SilverInputs) -> SilverOutputs:
         out = silver_transform(inputs.raw, inputs.due_before, inputs.run_id, inputs.context)

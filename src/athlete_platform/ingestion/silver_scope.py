@@ -191,6 +191,10 @@ class Scope:
     athlete_count: int | None = None
     session_count: int | None = None
 
+    @property
+    def nothing_to_judge(self) -> bool:
+        return self.full_reason is None and self.session_count == 0 and self.athlete_count == 0 and self.seeds is None
+
     def release(self) -> None:
         if self.full_reason is None:
             for frame in (self.raw, self.whole, self.sessions, self.athletes, self.seeds):
@@ -213,6 +217,9 @@ def seed_rows(
 
 def incremental_scope(raw: DataFrame, seeds: DataFrame) -> Scope:
     """The scope grown from the seed rows (see the module docstring)."""
+    if seeds.isEmpty():  # nothing landed, removed or became due: nothing to judge
+        seeds.unpersist()
+        return Scope(raw.limit(0), None, athlete_count=0, session_count=0)
     keys = bronze_keys(raw).cache()
     try:
         # Materialized without their lineage: the transform and the merges read them many times,
