@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from athlete_platform.lakehouse import tables
-from athlete_platform.lakehouse.delta import current_version
+from athlete_platform.lakehouse.delta import current_version, table_properties
 from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES
 
 pytestmark = pytest.mark.integration
@@ -70,6 +70,13 @@ def land(settings, name: str, records: list[dict]) -> None:
     folder = settings.landing_path / "app_export"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def recorded_state(spark, table: str) -> dict[str, str]:
+    properties = table_properties(spark, table)
+    return {
+        k: v for k, v in properties.items() if k.startswith(("athlete_platform.source.", "athlete_platform.silver."))
+    }
 
 
 def snapshot(spark, table: str) -> list[tuple]:
@@ -130,7 +137,13 @@ def lake(spark, module_lake):
     after_rerun = {t.name: current_version(spark, names(t)) for t in SILVER}
     runs["full"] = module_lake.run("silver", D3, "d3-full", full_refresh=True)
     full = {t.name: snapshot(spark, names(t)) for t in SILVER}
+    recorded = recorded_state(spark, names(tables.SESSIONS))
+    runs["backfill"] = module_lake.run("silver", D1, "d1-again")  # a past day again
+    backfill = {t.name: snapshot(spark, names(t)) for t in SILVER}
     return {
+        "backfill": backfill,
+        "recorded": recorded,
+        "recorded_after_backfill": recorded_state(spark, names(tables.SESSIONS)),
         "names": names,
         "runs": runs,
         "incremental": incremental,
@@ -178,3 +191,11 @@ def test_late_corrected_moved_deferred_and_erased_records_end_where_they_belong(
     }
     assert ("c1", "duration_positive") in quarantined
     assert ("b1", "athlete_known") in quarantined
+
+
+def test_a_run_for_a_past_day_changes_nothing_and_records_nothing(lake):
+    """It is a full rebuild that defers every later session (and may not delete them), so the
+    state stays where the later run left it: the next run still sees every change since."""
+    assert lake["runs"]["backfill"].athletes_in_scope is None
+    assert lake["backfill"] == lake["full"]
+    assert lake["recorded"] and lake["recorded_after_backfill"] == lake["recorded"]

@@ -14,6 +14,8 @@ from athlete_platform.ingestion.silver_scope import (
     judged_athletes,
     profile_athletes,
     scope_rows,
+    should_record,
+    silver_layout,
     touched_sessions,
 )
 
@@ -24,28 +26,43 @@ RAW_DDL = (
 
 
 def test_recorded_state_round_trips_and_unreadable_state_means_none():
-    recorded = Recorded(7, datetime(2026, 3, 2, 0, 0, 0, 250))
+    recorded = Recorded(7, datetime(2026, 3, 2, 0, 0, 0, 250), "table-id", silver_layout())
     assert Recorded.from_properties(recorded.properties()) == recorded
     assert Recorded.from_properties({}) == Recorded(None, None)
     broken = recorded.properties() | {"athlete_platform.silver.due_before": "yesterday"}
     assert Recorded.from_properties(broken) == Recorded(None, None)
 
 
+LAYOUT = silver_layout()
+BEFORE = Recorded(3, T1, "id-1", LAYOUT)
+
+
 @pytest.mark.parametrize(
-    ("recorded", "version", "due", "refresh", "feed", "expected"),
+    ("recorded", "now", "refresh", "feed", "missing", "expected"),
     [
-        (Recorded(3, T1), 5, T2, False, True, None),
-        (Recorded(3, T1), 3, T1, False, True, None),  # a re-run of the same day
-        (Recorded(3, T1), 5, T2, True, True, "--full-refresh"),
-        (Recorded(None, None), 5, T2, False, True, "no silver run recorded yet"),
-        (Recorded(3, T1), 5, T2, False, False, "no Change Data Feed"),
-        (Recorded(6, T1), 5, T2, False, True, "before the recorded 6"),
-        (Recorded(3, T2), 5, T1, False, True, "a backfill"),
+        (BEFORE, Recorded(5, T2, "id-1", LAYOUT), False, True, [], None),
+        (BEFORE, Recorded(3, T1, "id-1", LAYOUT), False, True, [], None),  # a re-run of the same day
+        (BEFORE, Recorded(5, T2, "id-1", LAYOUT), True, True, [], "--full-refresh"),
+        (BEFORE, Recorded(5, T2, "id-1", LAYOUT), False, True, ["silver.races"], "silver.races not written"),
+        (Recorded(None, None), Recorded(5, T2, "id-1", LAYOUT), False, True, [], "no silver run recorded yet"),
+        (BEFORE, Recorded(5, T2, "id-1", LAYOUT), False, False, [], "no Change Data Feed"),
+        (BEFORE, Recorded(5, T2, "id-2", LAYOUT), False, True, [], "not the table silver last read"),
+        (BEFORE, Recorded(5, T2, "id-1", "other"), False, True, [], "columns changed"),
+        (Recorded(6, T1, "id-1", LAYOUT), Recorded(5, T2, "id-1", LAYOUT), False, True, [], "before the recorded 6"),
+        (Recorded(3, T2, "id-1", LAYOUT), Recorded(5, T1, "id-1", LAYOUT), False, True, [], "a backfill"),
     ],
 )
-def test_full_rebuild_reason(recorded, version, due, refresh, feed, expected):
-    reason = full_rebuild_reason(recorded, version, due, refresh, feed)
+def test_full_rebuild_reason(recorded, now, refresh, feed, missing, expected):
+    reason = full_rebuild_reason(recorded, now, refresh, feed, missing)
     assert reason == expected if expected is None else expected in reason
+
+
+def test_a_run_for_an_earlier_day_records_nothing():
+    later = Recorded(5, T2, "id-1", LAYOUT)
+    assert not should_record(later, Recorded(6, T1, "id-1", LAYOUT))  # the next run must still see 6's changes
+    assert should_record(BEFORE, later)
+    assert not should_record(later, later)  # nothing moved: no commit
+    assert should_record(Recorded(None, None), BEFORE)
 
 
 def raw(local_spark, rows):

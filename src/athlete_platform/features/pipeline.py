@@ -33,7 +33,7 @@ from athlete_platform.errors import SetupError
 from athlete_platform.features import rolling
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
-from athlete_platform.lakehouse.delta import current_version, table_properties
+from athlete_platform.lakehouse.delta import changes_between, current_version, table_properties
 from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
@@ -188,13 +188,7 @@ def changed_athletes_since(
     """Per athlete, the earliest `day_column` touched by changes of `table` in (since, to]."""
     from pyspark.sql import functions as F
 
-    changes = (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", since_version + 1)
-        .option("endingVersion", to_version)
-        .table(table)
-    )
+    changes = changes_between(spark, table, since_version, to_version)
     return changes.groupBy("athlete_id").agg(F.min(day_column).alias("dirty_from"))
 
 

@@ -5,6 +5,8 @@ session, with a column scan instead of parsing all of history (`ingestion.silver
 are not validated: a key of the wrong JSON type is kept as its text (silver's field reader
 later rejects the record), so the lookup can only find too many records, never too few.
 Rows landed before bronze had these columns hold nulls; `keys_of` then reads the payload.
+Bronze is append-only; whoever rewrites a payload by hand (an UPDATE) must set these columns to
+its keys, or to null, in the same statement, or silver will look the record up by its old keys.
 """
 
 from __future__ import annotations

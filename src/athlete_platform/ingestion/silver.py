@@ -50,7 +50,16 @@ from athlete_platform.errors import SetupError
 from athlete_platform.ingestion.fields import ATHLETE_FIELDS, SESSION_FIELDS, Field, read_records, spark_schema
 from athlete_platform.ingestion.quarantine import quarantine_rows
 from athlete_platform.ingestion.race_splits import ABSENT, ACCEPTED, QUARANTINED, race_split_results
-from athlete_platform.ingestion.silver_scope import Recorded, Scope, full_rebuild_reason, incremental_scope, seed_rows
+from athlete_platform.ingestion.silver_scope import (
+    SILVER_TABLES,
+    Recorded,
+    Scope,
+    full_rebuild_reason,
+    incremental_scope,
+    seed_rows,
+    should_record,
+    silver_layout,
+)
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.delta import current_version, table_properties
@@ -438,9 +447,6 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
     """bronze.sessions_raw -> silver.athletes, silver.sessions, silver.races, silver.race_splits (+ quarantine)."""
 
     def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> SilverInputs:
-        from py4j.protocol import Py4JJavaError
-        from pyspark.errors import PySparkException
-
         spark = ctx.spark
         raw_table = ctx.names(tables.SESSIONS_RAW)
         if not spark.catalog.tableExists(raw_table):
@@ -449,20 +455,20 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
         version = current_version(spark, raw_table)
         raw = spark.read.format("delta").option("versionAsOf", version).table(raw_table)
         sessions_table = ctx.names(tables.SESSIONS)
-        exists = spark.catalog.tableExists(sessions_table)
-        previously = Recorded.from_properties(table_properties(spark, sessions_table) if exists else {})
-        change_feed = table_properties(spark, raw_table).get(tables.CDF_PROPERTY) == "true"
-        reason = full_rebuild_reason(
-            previously, version, ctx.logical_time, bool(params.get("full_refresh")), change_feed
+        missing = [ctx.names(t) for t in SILVER_TABLES if not spark.catalog.tableExists(ctx.names(t))]
+        previously = Recorded.from_properties(
+            table_properties(spark, sessions_table) if sessions_table not in missing else {}
         )
+        change_feed = table_properties(spark, raw_table).get(tables.CDF_PROPERTY) == "true"
+        table_id = spark.sql(f"DESCRIBE DETAIL {raw_table}").first()["id"]
+        now = Recorded(version, ctx.logical_time, table_id, silver_layout())
+        reason = full_rebuild_reason(previously, now, bool(params.get("full_refresh")), change_feed, missing)
         scope, context = Scope(raw, reason), None
         if reason is None:
-            try:
-                seeds = seed_rows(spark, raw_table, raw, previously, version, ctx.logical_time)
-            except (PySparkException, Py4JJavaError) as exc:  # vacuumed, or from before the change feed
-                first = str(exc).strip().splitlines()[0][:200]
-                reason = f"bronze's change feed is unreadable since the version recorded ({first})"
-                scope = Scope(raw, reason)
+            seeds = seed_rows(spark, raw_table, raw, previously, version, ctx.logical_time)
+            if isinstance(seeds, str):
+                log.warning("silver: %s; judging every bronze record", seeds)
+                scope = Scope(raw, seeds)
             else:
                 scope = incremental_scope(raw, seeds)
             if not scope.nothing_to_judge and scope.full_reason is None:
@@ -477,7 +483,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
                 scope.session_count,
                 scope.athlete_count,
             )
-        recorded = Recorded(version, ctx.logical_time) if change_feed else None
+        recorded = now if change_feed else None
         return SilverInputs(scope.raw, ctx.logical_time, ctx.run_id, scope, context, recorded, previously)
 
     def run(self, ctx: StepContext, params: Mapping[str, Any] | None = None) -> SilverCounts:
@@ -616,7 +622,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
 def record_run(spark: SparkSession, sessions_table: str, previously: Recorded | None, now: Recorded | None) -> None:
     """Record the bronze version judged and the logical time on silver.sessions, last (a run
     killed before this is redone in full by the next); no commit when nothing moved."""
-    if now is None or now == previously:
+    if now is None or not should_record(previously or Recorded(None, None), now):
         return
     assignments = ", ".join(f"'{k}' = '{v}'" for k, v in now.properties().items())
     spark.sql(f"ALTER TABLE {sessions_table} SET TBLPROPERTIES ({assignments})")

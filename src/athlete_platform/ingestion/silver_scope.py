@@ -36,6 +36,7 @@ from athlete_platform.domain.limits import CLOCK_SKEW_TOLERANCE_S
 from athlete_platform.ingestion.fields import Field, read_records, spark_schema
 from athlete_platform.ingestion.record_keys import keys_of
 from athlete_platform.lakehouse import tables
+from athlete_platform.lakehouse.delta import changes_between
 from athlete_platform.lakehouse.writes import utc_timestamp
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 VERSION_PROPERTY = tables.SILVER_SOURCE_VERSION_PROPERTIES[tables.SESSIONS_RAW]
 DUE_BEFORE_PROPERTY = tables.SILVER_DUE_BEFORE_PROPERTY
+BRONZE_ID_PROPERTY = "athlete_platform.source.sessions_raw_table_id"
+LAYOUT_PROPERTY = "athlete_platform.silver.layout"
+SILVER_TABLES = (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 ROW_ID = ("_source_file", "_line_number")  # a bronze row's identity
 START_FIELD = (Field("start_time", "timestamp"),)
@@ -56,38 +60,83 @@ class Recorded:
 
     bronze_version: int | None
     due_before: datetime | None
+    bronze_table_id: str | None = None  # Delta's table id: a bronze table dropped and re-made is another
+    layout: str | None = None  # fingerprint of the silver tables' columns (`silver_layout`)
 
     @classmethod
     def from_properties(cls, properties: dict[str, str]) -> Recorded:
         version, due = properties.get(VERSION_PROPERTY), properties.get(DUE_BEFORE_PROPERTY)
         try:
-            return cls(int(version) if version is not None else None, _parse_time(due))
+            return cls(
+                int(version) if version is not None else None,
+                _parse_time(due),
+                properties.get(BRONZE_ID_PROPERTY),
+                properties.get(LAYOUT_PROPERTY),
+            )
         except ValueError:
             return cls(None, None)
 
     def properties(self) -> dict[str, str]:
-        return {VERSION_PROPERTY: str(self.bronze_version), DUE_BEFORE_PROPERTY: self.due_before.strftime(TIME_FORMAT)}
+        assert self.due_before is not None
+        return {
+            VERSION_PROPERTY: str(self.bronze_version),
+            DUE_BEFORE_PROPERTY: self.due_before.strftime(TIME_FORMAT),
+            BRONZE_ID_PROPERTY: str(self.bronze_table_id),
+            LAYOUT_PROPERTY: str(self.layout),
+        }
 
 
 def _parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.strptime(text, TIME_FORMAT)
 
 
+def silver_layout() -> str:
+    """A fingerprint of the silver tables' registry columns: a run after they change rebuilds in
+    full (rows not judged again would lack a new column). A change of a *rule* is not seen
+    here: run `athlete-platform silver --full-refresh` after one."""
+    import hashlib
+
+    described = "|".join(
+        f"{t.schema}.{t.name}:" + ",".join(f"{c.name} {c.type}" for c in t.columns) for t in SILVER_TABLES
+    )
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
 def full_rebuild_reason(
-    recorded: Recorded, bronze_version: int, due_before: datetime, full_refresh: bool, change_feed: bool
+    recorded: Recorded,
+    now: Recorded,
+    full_refresh: bool,
+    change_feed: bool,
+    missing_tables: tuple[str, ...] | list[str] = (),
 ) -> str | None:
-    """Why this run cannot be incremental (None: it can)."""
+    """Why this run cannot be incremental (None: it can). `now` is what this run would record."""
+    assert now.bronze_version is not None and now.due_before is not None
     if full_refresh:
         return "--full-refresh"
+    if missing_tables:
+        return f"{', '.join(missing_tables)} not written yet"
     if recorded.bronze_version is None or recorded.due_before is None:
         return "no silver run recorded yet"
     if not change_feed:
         return "bronze.sessions_raw has no Change Data Feed"
-    if recorded.bronze_version > bronze_version:
-        return f"bronze is at version {bronze_version}, before the recorded {recorded.bronze_version} (restored?)"
-    if due_before < recorded.due_before:
-        return f"the run's logical time {due_before} is before the last run's {recorded.due_before} (a backfill)"
+    if recorded.bronze_table_id != now.bronze_table_id:
+        return "bronze.sessions_raw is not the table silver last read (dropped and made again?)"
+    if recorded.layout != now.layout:
+        return "the silver tables' columns changed since the last run"
+    if recorded.bronze_version > now.bronze_version:
+        return f"bronze is at version {now.bronze_version}, before the recorded {recorded.bronze_version} (restored?)"
+    if now.due_before < recorded.due_before:
+        return f"the run's logical time {now.due_before} is before the last run's {recorded.due_before} (a backfill)"
     return None
+
+
+def should_record(recorded: Recorded, now: Recorded) -> bool:
+    """Whether a finished run records its state. A run for an earlier logical time than the one
+    recorded does not: it leaves sessions after its day alone (it may not delete them), so the
+    next run must still see every bronze change since the state recorded before it."""
+    if now == recorded:
+        return False
+    return recorded.due_before is None or now.due_before is None or now.due_before >= recorded.due_before
 
 
 def bronze_keys(raw: DataFrame) -> DataFrame:
@@ -97,14 +146,7 @@ def bronze_keys(raw: DataFrame) -> DataFrame:
 
 def changed_rows(spark: SparkSession, raw_table: str, since_version: int, to_version: int) -> DataFrame:
     """Keys of bronze rows added, removed or rewritten in (since_version, to_version]."""
-    changes = (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", since_version + 1)
-        .option("endingVersion", to_version)
-        .table(raw_table)
-    )
-    return bronze_keys(changes)
+    return bronze_keys(changes_between(spark, raw_table, since_version, to_version))
 
 
 def due_rows(raw: DataFrame, last_due_before: datetime, due_before: datetime) -> DataFrame:
@@ -204,15 +246,22 @@ class Scope:
 
 def seed_rows(
     spark: SparkSession, raw_table: str, raw: DataFrame, recorded: Recorded, bronze_version: int, due_before: datetime
-) -> DataFrame:
-    """The rows that start the scope (cached and counted: a change feed that cannot be read fails here)."""
+) -> DataFrame | str:
+    """The rows that start the scope (cached), or why the change feed cannot be read."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
     assert recorded.bronze_version is not None and recorded.due_before is not None
     seeds = due_rows(raw, recorded.due_before, due_before)
     if recorded.bronze_version < bronze_version:
-        seeds = seeds.unionByName(changed_rows(spark, raw_table, recorded.bronze_version, bronze_version))
-    seeds = seeds.dropDuplicates([*ROW_ID, "athlete_id", "session_id"]).cache()
-    seeds.count()
-    return seeds
+        changes = changed_rows(spark, raw_table, recorded.bronze_version, bronze_version).cache()
+        try:
+            changes.count()
+        except (PySparkException, Py4JJavaError) as exc:  # vacuumed, or from before the change feed
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            return f"bronze's change feed is unreadable since the version recorded ({lines[0][:200]})"
+        seeds = seeds.unionByName(changes)
+    return seeds.dropDuplicates([*ROW_ID, "athlete_id", "session_id"]).cache()
 
 
 def incremental_scope(raw: DataFrame, seeds: DataFrame) -> Scope:

@@ -138,8 +138,9 @@ def _evolve(spark: SparkSession, name: str, table: Table) -> None:
 
 
 def _add_missing_properties(spark: SparkSession, name: str, table: Table) -> None:
-    """Registry properties a table created before them lacks (e.g. the Change Data Feed on a
-    table that gained a reader of it): set once; a value someone changed on purpose stays."""
+    """Registry properties a table lacks (e.g. the Change Data Feed on a table created before it
+    gained a reader of it) are set; a value someone changed stays. A property someone removed is
+    set again: the registry says the platform needs it."""
     if not table.properties:
         return
     present = {row.key for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def current_version(spark: SparkSession, table: str) -> int:
@@ -15,3 +15,15 @@ def current_version(spark: SparkSession, table: str) -> int:
 
 def table_properties(spark: SparkSession, table: str) -> dict[str, str]:
     return {row.key: row.value for row in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
+
+
+def changes_between(spark: SparkSession, table: str, since_version: int, to_version: int) -> DataFrame:
+    """`table`'s Change Data Feed after `since_version` up to `to_version` (both committed): the
+    rows added, removed or rewritten since a reader last read `since_version`."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", since_version + 1)
+        .option("endingVersion", to_version)
+        .table(table)
+    )

@@ -35,7 +35,7 @@ from athlete_platform.errors import SetupError
 from athlete_platform.features.model_inputs import PROFILE_COLUMNS
 from athlete_platform.features.rolling import FEATURE_COLUMNS
 from athlete_platform.lakehouse import tables
-from athlete_platform.lakehouse.delta import current_version
+from athlete_platform.lakehouse.delta import changes_between, current_version
 from athlete_platform.lakehouse.step import Step, StepContext
 from athlete_platform.online.backends import open_store
 from athlete_platform.online.sqlite_store import utc_now_iso
@@ -187,15 +187,7 @@ def _version_of(text: str | int | None) -> int | None:
 
 def changed_athletes(spark: SparkSession, table: str, since_version: int, to_version: int) -> DataFrame:
     """athlete_ids named by `table`'s Change Data Feed in (since_version, to_version]."""
-    return (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", since_version + 1)
-        .option("endingVersion", to_version)
-        .table(table)
-        .select(KEY)
-        .distinct()
-    )
+    return changes_between(spark, table, since_version, to_version).select(KEY).distinct()
 
 
 class MaterializeStep(Step[MaterializeInputs, MaterializeOutputs, MaterializeResult]):

@@ -40,7 +40,7 @@ from athlete_platform.features.documents.chunking import KNOWLEDGE, SESSION_NOTE
 from athlete_platform.features.documents.embedder import Embedder, embedder_from_settings
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
-from athlete_platform.lakehouse.delta import current_version, table_properties
+from athlete_platform.lakehouse.delta import changes_between, current_version, table_properties
 from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
 from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
@@ -262,13 +262,7 @@ class EmbedDocumentsStep(Step[EmbedInputs, EmbedOutputs, EmbedResult]):
         touched: list[str] = []
         if reason is None and recorded < version:
             try:
-                changes = (
-                    spark.read.format("delta")
-                    .option("readChangeFeed", "true")
-                    .option("startingVersion", recorded + 1)
-                    .option("endingVersion", version)
-                    .table(sessions_table)
-                )
+                changes = changes_between(spark, sessions_table, recorded, version)
                 touched = sorted({r[0] for r in changes.select("session_id").distinct().collect() if r[0] is not None})
             except Exception as exc:  # noqa: BLE001 - any unreadable change feed: re-chunk every note
                 first = str(exc).strip().splitlines()[0][:200]
@@ -454,13 +448,7 @@ def sync_index(
     new_state = doc_index.IndexState(chunks_table, version, *model, 0)
     if reason is None:
         try:
-            changes = (
-                spark.read.format("delta")
-                .option("readChangeFeed", "true")
-                .option("startingVersion", state.version + 1)
-                .option("endingVersion", version)
-                .table(chunks_table)
-            )
+            changes = changes_between(spark, chunks_table, state.version, version)
             ids = {r[0] for r in changes.select("chunk_id").distinct().collect()}
         except Exception as exc:  # noqa: BLE001 - any unreadable change feed: rebuild
             reason = f"change data feed unreadable ({str(exc).strip().splitlines()[0][:200]})"
