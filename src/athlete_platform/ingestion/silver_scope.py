@@ -26,7 +26,6 @@ given, or the change feed cannot be read (vacuumed, or the table predates it).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -41,8 +40,6 @@ from athlete_platform.lakehouse.writes import utc_timestamp
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-log = logging.getLogger(__name__)
 
 VERSION_PROPERTY = tables.SILVER_SOURCE_VERSION_PROPERTIES[tables.SESSIONS_RAW]
 DUE_BEFORE_PROPERTY = tables.SILVER_DUE_BEFORE_PROPERTY
