@@ -12,10 +12,14 @@ import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from athlete_platform import steps
 from athlete_platform.config import load_settings, project_home
 from athlete_platform.lakehouse import submit, tables
+
+if TYPE_CHECKING:
+    from athlete_platform.config import Settings
 
 SPARK_CONN_ID = os.environ.get("ATHLETE_SPARK_CONN_ID", "athlete_spark")
 OWNER = "athlete-platform"
@@ -27,6 +31,10 @@ FEATURES_ASSET = _NAMES(tables.ATHLETE_ROLLING_FEATURES)
 MODEL_ASSET = _NAMES(tables.TIME_ESTIMATOR)
 LIVE_MODEL_ASSET = _NAMES(tables.LIVE_PACE_COACH)
 PREDICTIONS_ASSET = _NAMES(tables.ATHLETE_PREDICTIONS)
+MONITORING_ASSET = _NAMES(tables.MODEL_MONITORING)
+# Published by the monitoring DAG when a flag asks for retraining (extra: {"run_date": ...}); the
+# training DAG runs on it as well as on its weekly schedule.
+RETRAIN_ASSET = f"{MODEL_ASSET}.retrain_requests"
 
 DEFAULT_ARGS = {
     "owner": OWNER,
@@ -79,3 +87,18 @@ def submit_kwargs(step: str, run_date: str, **params) -> dict:
             "PYSPARK_PYTHON": sys.executable,
         },
     }
+
+
+def retrain_recommended(window_end: str, settings: Settings | None = None) -> bool:
+    """Whether the monitoring row(s) of the window ending on `window_end` (ISO date) raised a flag.
+    Read without Spark (delta-rs), so the Airflow worker can decide; no row: False."""
+    from athlete_platform import read_table
+
+    names = _NAMES if settings is None else tables.TableNames.from_settings(settings.catalog)
+    rows = read_table(
+        names(tables.MODEL_MONITORING),
+        filters=[("window_end", "=", date.fromisoformat(window_end))],
+        columns=["retrain_recommended"],
+        settings=settings,
+    )
+    return any(rows.column("retrain_recommended").to_pylist())

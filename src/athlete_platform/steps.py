@@ -148,6 +148,13 @@ STEPS: tuple[StepSpec, ...] = (
         "athlete_platform.reporting.weekly_report:WeeklyReportStep",
     ),
     StepSpec(
+        "monitor",
+        "model_monitoring",
+        "champion time estimator: input and prediction drift (PSI) over the 7 days to the run date, realised "
+        "accuracy on the races run since -> gold.model_monitoring (flags: retrain recommended)",
+        "athlete_platform.monitoring.step:MonitoringStep",
+    ),
+    StepSpec(
         "maintain",
         "table_maintenance",
         "OPTIMIZE + VACUUM every table, keeping the versions predictions and features still reference",
@@ -292,6 +299,9 @@ def summary_lines(ctx: StepContext, results: Mapping[str, object]) -> list[str]:
     report = results.get("report")
     if report is not None:
         lines.append(f"  report: {report.index_path}")
+    monitoring = results.get("monitor")
+    if monitoring is not None:
+        lines.append(f"  monitoring: {monitoring.decision}")
     lines.append(f"  MLflow: {ctx.settings.tracking_uri} (make mlflow-ui)")
     serving = ctx.settings.serving
     lines.append(

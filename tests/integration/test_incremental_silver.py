@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from athlete_platform.ingestion.silver_scope import SILVER_TABLES
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.delta import current_version, table_properties
 from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES
@@ -24,7 +25,7 @@ from athlete_platform.lakehouse.tables import FEATURE_PIPELINE_TABLES
 pytestmark = pytest.mark.integration
 
 LINEAGE = {"_run_id", "computed_at", "_ingested_at", "rejected_at"}
-SILVER = (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
+SILVER = SILVER_TABLES  # every table silver writes, the SCD type 2 profile history too
 # Three run days, well inside the plausible history of records landed now.
 TODAY = datetime.now(UTC).date()
 D1, D2, D3 = (TODAY - timedelta(days=n) for n in (12, 11, 10))
@@ -124,6 +125,7 @@ def lake(spark, module_lake):
             session("a2", "ath_a", D2),
             session("c1", "ath_c", D1, version=1, duration_s=-5.0),  # broken correction: quarantined
             session("m1", "ath_a", D1, hour=18, version=1),  # moved from ath_c to ath_a
+            athlete("ath_d", f"{D2}T06:00:00Z", weight_kg=57.0),  # a profile update: version 2 of ath_d
         ],
     )
     runs["d2"] = (module_lake.run("ingest", D2, "d2"), module_lake.run("silver", D2, "d2"))
@@ -161,8 +163,9 @@ def test_a_full_rebuild_changes_no_row_of_the_incremental_runs(lake):
 def test_each_day_judges_only_what_changed(lake):
     runs = lake["runs"]
     assert runs["d1"][1].athletes_in_scope is None  # nothing recorded yet: every record
-    # Day 2: the five sessions of the day's file; their records belong to ath_a and ath_c (m1 moved).
-    assert (runs["d2"][1].sessions_in_scope, runs["d2"][1].athletes_in_scope) == (5, 2)
+    # Day 2: the five sessions of the day's file, whose records belong to ath_a and ath_c (m1
+    # moved), and ath_d judged whole for its profile update (its session d1).
+    assert (runs["d2"][1].sessions_in_scope, runs["d2"][1].athletes_in_scope) == (6, 3)
     # Day 3: ath_b's profile (judged whole: b1), d1 erased, a3 now due; nothing of ath_c or ath_e.
     assert (runs["d3"].sessions_in_scope, runs["d3"].athletes_in_scope) == (3, 3)
     assert runs["d3"].reconciles and runs["d2"][1].reconciles
@@ -191,6 +194,15 @@ def test_late_corrected_moved_deferred_and_erased_records_end_where_they_belong(
     }
     assert ("c1", "duration_positive") in quarantined
     assert ("b1", "athlete_known") in quarantined
+    history = spark.table(lake["names"](tables.ATHLETE_PROFILE_HISTORY)).where("athlete_id = 'ath_d'")
+    versions = [
+        (r.profile_version, r.valid_from, r.is_current, r.weight_kg)
+        for r in history.orderBy("profile_version").collect()
+    ]
+    assert versions == [
+        (1, None, False, 60.0),
+        (2, datetime.combine(D2, datetime.min.time()) + timedelta(hours=6), True, 57.0),
+    ]
 
 
 def test_a_run_for_a_past_day_changes_nothing_and_records_nothing(lake):

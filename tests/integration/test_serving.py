@@ -223,6 +223,10 @@ def test_race_predictions_equal_the_batch_rows_to_the_bit(client, lake, gold):
             # float equality: zero online/offline skew, not "close"
             assert p["predicted_finish_time_s"] == row.predicted_finish_time_s, (athlete, p)
             assert p["predicted_pace_s_per_km"] == row.predicted_pace_s_per_km, (athlete, p)
+            # the 80 % interval: the same offsets of the same version, the same arithmetic
+            assert row.predicted_finish_time_p10_s < row.predicted_finish_time_s < row.predicted_finish_time_p90_s
+            assert p["predicted_finish_time_p10_s"] == row.predicted_finish_time_p10_s, (athlete, p)
+            assert p["predicted_finish_time_p90_s"] == row.predicted_finish_time_p90_s, (athlete, p)
     # both live variants get athletes; the canary (no such alias) none
     assert variants == {CHAMPION, CHALLENGER}
 

@@ -25,11 +25,14 @@ from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.delta import current_version
 from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION
 from athlete_platform.lakehouse.tables import ATHLETE_PREDICTIONS, FEATURE_PIPELINE_TABLES
+from athlete_platform.training import intervals, model_card
 from tests import airflow_services as af
 from tests.conftest import free_port, generate_sample
 from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
 
 pytestmark = pytest.mark.integration
+
+INTERVAL_COLUMNS = ("predicted_finish_time_p10_s", "predicted_finish_time_p90_s")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def lake(spark, names, settings, module_lake):
     bigger = settings.model_copy(
         update={"sample_data": SampleDataSettings(seed=11, n_athletes=40, n_days=300, start_date=date(2024, 1, 1))}
     )
-    for spec in (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS):
+    for spec in (*FEATURE_PIPELINE_TABLES, ATHLETE_PREDICTIONS, tables.MODEL_MONITORING):
         spark.sql(f"DROP TABLE IF EXISTS {names(spec)}")
     shutil.rmtree(bigger.landing_path, ignore_errors=True)
     shutil.rmtree(bigger.mlflow_path, ignore_errors=True)
@@ -75,11 +78,53 @@ def test_run_records_params_metrics_lineage_and_signature(first_training):
     assert {"model_mape", "riegel_mape", "vdot_mape", "noise_floor_mape", "model_mape_5k"} <= set(run.data.metrics)
     tags = run.data.tags
     assert len(tags["git_commit"]) in (40, len("unknown"))
-    assert {"delta_version.features", "delta_version.races", "delta_version.athletes"} <= set(tags)
+    assert {"delta_version.features", "delta_version.races", "delta_version.athlete_profile_history"} <= set(tags)
     assert "promoted to champion" in tags["promotion.decision"]
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"time_estimator_train", "time_estimator_test"}
     info = mlflow.models.get_model_info(f"models:/{first_training.model_name}@{CHAMPION}")
     assert info.signature is not None and info.saved_input_example_info is not None
+
+
+def test_each_version_carries_its_interval_and_model_card(lake, first_training):
+    """The P10/P90 offsets travel with the version (MLmodel metadata); the card is an artifact of
+    its run and a file beside the reports; the decision names the held-out coverage."""
+    settings, _ = lake
+    m = first_training.metrics
+    assert 0.5 < m["interval_coverage"] <= 1.0 and "interval_coverage_5k" in m
+    assert f"P10-P90 coverage {m['interval_coverage']:.1%}" in first_training.decision
+    info = mlflow.models.get_model_info(f"models:/{first_training.model_name}/{first_training.version}")
+    offsets = intervals.from_metadata(info.metadata[intervals.METADATA_KEY])
+    assert offsets is not None and all(o.low < 0 < o.high for o in offsets.values())
+    artifacts = [a.path for a in MlflowClient().list_artifacts(first_training.run_id, "model_card")]
+    card = settings.output_path / model_card.card_path(first_training.model_name, first_training.version)
+    assert artifacts == [f"model_card/{card.name}"]
+    page = card.read_text()
+    assert "By race distance" in page and "P10-P90 coverage" in page and "data:image/png;base64," in page
+
+
+def test_predictions_gain_the_interval_columns_by_schema_evolution(spark, names, lake, first_training, module_lake):
+    """A predictions table from before the interval keeps its rows: the two columns are added
+    (ALTER TABLE, not a rebuild), the old row has nulls there, new rows have P10 < time < P90."""
+    settings, run_date = lake
+    predictions = names(tables.ATHLETE_PREDICTIONS)
+    old = [c for c in ATHLETE_PREDICTIONS.columns if c.name not in INTERVAL_COLUMNS]
+    spark.sql(f"DROP TABLE IF EXISTS {predictions}")
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {names.schema(ATHLETE_PREDICTIONS.schema)}")
+    spark.sql(f"CREATE TABLE {predictions} ({', '.join(f'{c.name} {c.type}' for c in old)}) USING DELTA")
+    spark.sql(
+        f"INSERT INTO {predictions} VALUES ('old_athlete', DATE'2024-01-01', 5000.0, 1500.0, 300.0, "
+        "'m', '1', 0, 'old-run', TIMESTAMP'2024-01-01 00:00:00')"
+    )
+    module_lake.run("predict", run_date, "inf-evolve", settings=settings)
+    operations = [r.operation for r in spark.sql(f"DESCRIBE HISTORY {predictions}").collect()]
+    assert "ADD COLUMNS" in operations and "CREATE OR REPLACE TABLE" not in operations
+    old_row = spark.table(predictions).where("athlete_id = 'old_athlete'").first()
+    assert old_row.predicted_finish_time_p10_s is None and old_row.predicted_finish_time_s == 1500.0
+    rows = spark.table(predictions).where(f"as_of_date = DATE'{run_date}'").collect()
+    assert rows and all(
+        r.predicted_finish_time_p10_s < r.predicted_finish_time_s < r.predicted_finish_time_p90_s for r in rows
+    )
+    spark.sql(f"DELETE FROM {predictions} WHERE athlete_id = 'old_athlete'")
 
 
 def test_worse_model_does_not_move_the_champion(spark, names, lake, first_training, module_lake):
@@ -108,6 +153,44 @@ def test_batch_inference_as_of_is_idempotent_and_traceable(spark, names, lake, f
     assert {r.model_version for r in rows} == {first_training.version}
     assert {r.race_distance_m for r in rows} == {5000.0, 10000.0, 21097.5, 42195.0}
     assert all(r.predicted_finish_time_s > 0 and r.feature_table_version == first.feature_table_version for r in rows)
+
+
+def test_monitoring_writes_a_row_per_week_and_a_shifted_cohort_raises_its_flag(
+    spark, names, lake, first_training, module_lake
+):
+    """The monitoring step on the lake (real MLflow reference, real tables): a row for the
+    champion and the week to the run date; a re-run changes nothing; athletes made 40 % heavier
+    (a cohort that is not the one trained on) raise feature_drift naming weight_kg, which the
+    monitoring DAG's retrain request reads without Spark."""
+    from athlete_platform.orchestration import retrain_recommended
+
+    settings, run_date = lake
+    monitoring = names(tables.MODEL_MONITORING)
+    result = module_lake.run("monitor", run_date, "mon-1", settings=settings)
+    rows = spark.table(monitoring).collect()
+    assert len(rows) == 1
+    first = rows[0]
+    assert (first.model_version, first.window_end) == (first_training.version, run_date)
+    assert first.feature_rows > 0 and first.prediction_rows > 0 and len(first.feature_psi) > 10
+    assert first.training_mape == pytest.approx(first_training.metrics["model_mape"])
+    assert "weight_kg" not in first.drifted_features
+    assert result.decision.startswith(f"{first_training.model_name} v{first_training.version}")
+
+    module_lake.run("monitor", run_date, "mon-2", settings=settings)
+    last = spark.sql(f"DESCRIBE HISTORY {monitoring} LIMIT 1").first()
+    assert last.operation != "MERGE" or last.operationMetrics.get("numTargetRowsUpdated", "0") == "0"
+
+    athletes = names(tables.ATHLETES)
+    before = current_version(spark, athletes)
+    try:
+        spark.sql(f"UPDATE {athletes} SET weight_kg = weight_kg * 1.4")
+        shifted = module_lake.run("monitor", run_date, "mon-3", settings=settings)
+    finally:
+        spark.sql(f"RESTORE TABLE {athletes} TO VERSION AS OF {before}")
+    assert "weight_kg" in shifted.row["drifted_features"] and "feature_drift" in shifted.row["flags"]
+    assert retrain_recommended(run_date.isoformat(), settings) is True
+    module_lake.run("monitor", run_date, "mon-4", settings=settings)  # back to the trained-on cohort
+    assert retrain_recommended(run_date.isoformat(), settings) is (len(first.flags) > 0)
 
 
 def test_feature_table_version_on_a_row_reproduces_the_prediction(spark, names, lake, module_lake):

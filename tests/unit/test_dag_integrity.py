@@ -15,6 +15,7 @@ EXPECTED = {
     "athlete_table_maintenance",
     "athlete_online_inference_log",
     "athlete_documents",
+    "athlete_model_monitoring",
 }
 
 
@@ -73,6 +74,23 @@ def test_inference_and_documents_are_triggered_by_the_features_asset(dagbag, dag
     produced = {o.name for o in dagbag.dags["athlete_feature_pipeline"].get_task("publish_features").outlets}
     consumed = {a.name for a in consumer.timetable.asset_condition.objects}
     assert produced and produced <= consumed
+
+
+def test_monitoring_asks_the_training_dag_to_retrain_through_an_asset(dagbag):
+    """Weekly monitoring of the week that ended; its retrain request (published only when a flag
+    is raised) is an asset the training DAG runs on, besides its weekly schedule."""
+    from athlete_platform.orchestration import RETRAIN_ASSET, RUN_END
+
+    monitoring = dagbag.dags["athlete_model_monitoring"]
+    assert [t.task_id for t in monitoring.topological_sort()] == ["model_monitoring", "request_retraining"]
+    job = monitoring.get_task("model_monitoring")
+    assert job.application.endswith("jobs/model_monitoring.py")
+    assert "{{ macros.ds_add(ds, 6) }}" in job.application_args
+    assert {o.name for o in monitoring.get_task("request_retraining").outlets} == {RETRAIN_ASSET}
+    training = dagbag.dags["athlete_training_pipeline"]
+    assert RETRAIN_ASSET in {key.name for key, _ in training.timetable.asset_condition.iter_assets()}
+    assert training.timetable.periodic  # still weekly as well
+    assert RUN_END in training.get_task("training_pipeline").application_args
 
 
 def test_documents_dag_embeds_for_the_published_run_date(dagbag):

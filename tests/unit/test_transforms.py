@@ -767,3 +767,49 @@ def test_weekly_summary_sums_each_week_and_takes_the_week_end_state(local_spark)
 
 # The point-in-time join (FeatureView.get_training_data) reads the feature table itself
 # (`self._features()`); it has no pure part to test here (see tests/integration/test_feature_view.py).
+
+
+def test_profile_history_keeps_every_valid_version_as_scd2(local_spark):
+    """SCD type 2: version 1 open at the start, each next one from its updated_at; a broken
+    update is not a version; the same updated_at twice is one version (the later landing)."""
+    raw = raw_records(
+        local_spark,
+        (athlete_payload(weight_kg=60.0), LANDED),
+        (athlete_payload(weight_kg=58.0, updated_at="2024-03-01T00:00:00Z"), LANDED),
+        (athlete_payload(weight_kg=57.5, updated_at="2024-03-01T00:00:00Z"), LANDED),  # same time: a correction
+        (athlete_payload(hr_rest="NaN", updated_at="2024-03-05T00:00:00Z"), LANDED),  # broken: no version
+        (athlete_payload("a2", sex="M"), LANDED),
+    )
+    out = silver_transform(raw, DUE_BEFORE, RUN_ID)
+    rows = sorted(out.profile_history.collect(), key=lambda r: (r.athlete_id, r.profile_version))
+    got = [(r.athlete_id, r.profile_version, r.valid_from, r.valid_to, r.is_current, r.weight_kg) for r in rows]
+    assert got == [
+        ("a1", 1, None, datetime(2024, 3, 1), False, 60.0),
+        ("a1", 2, datetime(2024, 3, 1), None, True, 57.5),
+        ("a2", 1, None, None, True, 58.0),
+    ]
+    current = {r.athlete_id: r.weight_kg for r in out.athletes_valid.collect()}
+    assert current == {r[0]: r[5] for r in got if r[4]}  # the current version is silver.athletes
+    assert out.profile_history.columns == tables.ATHLETE_PROFILE_HISTORY.column_names
+    for frame in (out.athletes_checked, out.sessions_all, out.checked, out.sessions_valid):
+        frame.unpersist()
+
+
+def test_a_race_gets_the_profile_valid_on_its_day_not_a_later_one(local_spark):
+    """No leakage: the weight changed after the first race, so only the second race sees it."""
+    from athlete_platform.training.dataset import profile_as_of
+
+    history = local_spark.createDataFrame(
+        [
+            ("a1", None, datetime(2024, 3, 5, 12), "F", date(1990, 5, 1), 60.0, 48.0, 188.0),
+            ("a1", datetime(2024, 3, 5, 12), None, "F", date(1990, 5, 1), 54.0, 45.0, 190.0),
+        ],
+        "athlete_id string, valid_from timestamp, valid_to timestamp, sex string, birth_date date, "
+        "weight_kg double, hr_rest double, hr_max double",
+    )
+    labels = local_spark.createDataFrame(
+        [("r1", "a1", date(2024, 3, 5)), ("r2", "a1", date(2024, 3, 6)), ("r3", "b", date(2024, 3, 6))],
+        "session_id string, athlete_id string, race_date date",
+    )
+    rows = {r.session_id: r.weight_kg for r in profile_as_of(labels, history).collect()}
+    assert rows == {"r1": 60.0, "r2": 54.0}  # a change at noon on the race day is not known at its start

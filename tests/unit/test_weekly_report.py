@@ -152,6 +152,8 @@ def predictions(athlete_id: str = "a1") -> pd.DataFrame:
             "race_distance_m": [d for d, _ in rows],
             "predicted_finish_time_s": [t for _, t in rows],
             "predicted_pace_s_per_km": [t / (d / 1000) for d, t in rows],
+            "predicted_finish_time_p10_s": [1150.0, NAN, 2400.0],  # a version without interval: NaN
+            "predicted_finish_time_p90_s": [1260.0, NAN, 2620.0],
             "model_name": "uc_athlete_data.ml.time_estimator",
             "model_version": "3",
         }
@@ -178,8 +180,8 @@ def test_athlete_page_is_self_contained_with_weeks_newest_first_and_predictions(
     assert "<td>25.0</td>" in page and "<td>2:30:00</td>" in page  # km and h:mm:ss
     # Predictions in distance order, formatted, with model name + version.
     assert page.index("<td>5K</td>") < page.index("<td>10K</td>") < page.index("<td>Marathon</td>")
-    assert "<td>0:20:00</td><td>4:00/km</td>" in page
-    assert "<td>3:05:30</td><td>4:24/km</td>" in page
+    assert "<td>0:20:00</td><td>0:19:10 – 0:21:00</td><td>4:00/km</td>" in page  # P10 - P90
+    assert "<td>3:05:30</td><td>–</td><td>4:24/km</td>" in page  # no interval: a dash
     assert "uc_athlete_data.ml.time_estimator v3" in page
     assert "no predictions yet" not in page
 
@@ -225,6 +227,31 @@ def test_render_reports_writes_a_page_per_athlete_and_an_index(tmp_path):
     assert '<a href="a1.html">a1</a>' in text and f'href="{other}"' in text and "acwr_low" in text
     assert "no predictions yet" in (tmp_path / "reports" / other).read_text()
     assert "no predictions yet" not in (tmp_path / "reports" / "a1.html").read_text()
+    assert "Model cards" not in text  # none given, none listed
+
+
+def test_the_index_links_the_model_cards_it_is_given(tmp_path):
+    weeks = pd.DataFrame([week(dt.date(2024, 3, 11), [])])
+    cards = {"uc_athlete_data.ml.time_estimator v3": "../models/uc_athlete_data.ml.time_estimator-v3.html"}
+    index = report_html.render_reports(weeks, chart_days(), predictions(), RUN_DATE, NOW, tmp_path / "r", cards)
+    assert (
+        '<a href="../models/uc_athlete_data.ml.time_estimator-v3.html">uc_athlete_data.ml.time_estimator v3</a>'
+        in index.read_text()
+    )
+
+
+def test_model_card_links_only_name_cards_that_exist(tmp_path):
+    from athlete_platform.reporting.weekly_report import model_card_links
+    from athlete_platform.training.model_card import card_path
+
+    rows = predictions().assign(model_version=["3", "3", "4"])
+    card = tmp_path / card_path("uc_athlete_data.ml.time_estimator", "3")
+    card.parent.mkdir(parents=True)
+    card.write_text("<html></html>")
+    links = model_card_links(tmp_path, rows)
+    assert links == {"uc_athlete_data.ml.time_estimator v3": "../models/uc_athlete_data.ml.time_estimator-v3.html"}
+    assert (tmp_path / "reports" / links["uc_athlete_data.ml.time_estimator v3"]).resolve() == card.resolve()
+    assert model_card_links(tmp_path, None) == {}
 
 
 def test_index_lists_athletes_most_at_risk_first_and_says_the_week_is_partial():

@@ -33,10 +33,12 @@ from athlete_platform.lakehouse.models import (
     CHAMPION,
     configure_mlflow,
     download,
+    model_metadata,
     require_alias,
     signature_input_names,
 )
 from athlete_platform.lakehouse.step import Step, StepContext, wall_clock
+from athlete_platform.training import intervals
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -49,7 +51,10 @@ log = logging.getLogger(__name__)
 PREDICTION_KEYS = ["athlete_id", "as_of_date", "race_distance_m"]
 # The columns of `scoring_rows` the executors get (the model's inputs are built from them there).
 SCORING_COLUMNS = list(dict.fromkeys(["athlete_id", "as_of_date", *mi.REQUIRED_COLUMNS]))
-SCORED_SCHEMA = "athlete_id string, as_of_date date, race_distance_m double, predicted_finish_time_s double"
+SCORED_SCHEMA = (
+    "athlete_id string, as_of_date date, race_distance_m double, predicted_finish_time_s double, "
+    "predicted_finish_time_p10_s double, predicted_finish_time_p90_s double"
+)
 
 # Per Python worker: model file name -> loaded booster. Lives as long as the worker.
 _BOOSTERS: dict[str, xgb.Booster] = {}
@@ -61,6 +66,8 @@ class ChampionModel:
     version: str
     local_file: Path
     input_names: tuple[str, ...]
+    #: P10/P90 offsets stored with the version (None: trained without intervals, columns null).
+    interval_offsets: dict[str, intervals.Offsets] | None = None
 
     @property
     def shipped_name(self) -> str:
@@ -88,7 +95,8 @@ def fetch_champion(settings: Settings, model_name: str) -> ChampionModel:
     model_file = next(folder.rglob("model.ubj"), None) or next(folder.rglob("model.*"), None)
     if model_file is None:
         raise PlatformError(f"The champion v{ref.version} of {model_name} has no XGBoost model file.")
-    return ChampionModel(model_name, ref.version, model_file, signature_input_names(ref))
+    offsets = intervals.from_metadata(model_metadata(ref).get(intervals.METADATA_KEY))
+    return ChampionModel(model_name, ref.version, model_file, signature_input_names(ref), offsets)
 
 
 def check_signature(model: ChampionModel) -> None:
@@ -119,8 +127,13 @@ def load_booster(path: str, load_counter=None) -> xgb.Booster:
     return booster
 
 
-def score_batches(batches: Iterator[pd.DataFrame], shipped_name: str, load_counter=None) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: model inputs -> predicted finish time, per Arrow batch."""
+def score_batches(
+    batches: Iterator[pd.DataFrame],
+    shipped_name: str,
+    offsets: dict[str, intervals.Offsets] | None = None,
+    load_counter=None,
+) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: model inputs -> predicted finish time and its P10/P90, per Arrow batch."""
     from pyspark import SparkFiles
 
     path = SparkFiles.get(shipped_name)
@@ -130,12 +143,19 @@ def score_batches(batches: Iterator[pd.DataFrame], shipped_name: str, load_count
         booster = load_booster(path, load_counter)
         inputs = mi.model_inputs(batch)
         residual = booster.inplace_predict(inputs.to_numpy(np.float32), missing=np.nan)
+        if offsets is None:
+            p10 = p90 = np.full(len(batch), np.nan)
+        else:
+            low, high = intervals.interval(residual, intervals.distance_groups(inputs["distance_m"]), offsets)
+            p10, p90 = mi.predicted_time_s(low, inputs), mi.predicted_time_s(high, inputs)
         yield pd.DataFrame(
             {
                 "athlete_id": batch["athlete_id"].to_numpy(),
                 "as_of_date": batch["as_of_date"].to_numpy(),
                 "race_distance_m": batch["distance_m"].to_numpy(float),
                 "predicted_finish_time_s": mi.predicted_time_s(residual, inputs),
+                "predicted_finish_time_p10_s": p10,
+                "predicted_finish_time_p90_s": p90,
             }
         )
 
@@ -174,7 +194,9 @@ def score(spark: SparkSession, rows: DataFrame, model: ChampionModel, load_count
     shipped = Path(tempfile.mkdtemp(prefix="athlete-platform-ship-")) / model.shipped_name
     shutil.copyfile(model.local_file, shipped)
     spark.sparkContext.addFile(str(shipped))
-    body = functools.partial(score_batches, shipped_name=model.shipped_name, load_counter=load_counter)
+    body = functools.partial(
+        score_batches, shipped_name=model.shipped_name, offsets=model.interval_offsets, load_counter=load_counter
+    )
     return rows.select(*SCORING_COLUMNS).mapInPandas(body, SCORED_SCHEMA)
 
 
@@ -240,6 +262,8 @@ class BatchInferenceStep(Step[InferenceInputs, ScoredPredictions, InferenceResul
             *tables.ATHLETE_PREDICTIONS.keys,
             "predicted_finish_time_s",
             (F.col("predicted_finish_time_s") / (F.col("race_distance_m") / 1000.0)).alias("predicted_pace_s_per_km"),
+            "predicted_finish_time_p10_s",
+            "predicted_finish_time_p90_s",
             F.lit(model.name).alias("model_name"),
             F.lit(model.version).alias("model_version"),
             F.lit(inputs.feature_table_version).cast("bigint").alias("feature_table_version"),

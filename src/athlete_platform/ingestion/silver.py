@@ -164,6 +164,38 @@ def latest_per_key(frame: DataFrame, key: str) -> tuple[DataFrame, DataFrame]:
     return ranked.where("_rank = 1").drop("_rank"), ranked.where("_rank > 1").drop("_rank")
 
 
+def profile_history(valid: DataFrame) -> DataFrame:
+    """Pure transform: an athlete's valid profile records -> SCD type 2 versions.
+
+    Records with the same `updated_at` are one version (the latest landed wins, as in
+    `latest_per_key`). Version k is valid from its `updated_at` to version k+1's; version 1 from
+    the beginning of time (`valid_from` null: nothing earlier is known, and a race before the
+    first record still gets a profile). The last version is current: it equals silver.athletes.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    same_time = Window.partitionBy("athlete_id", "updated_at").orderBy(
+        F.col("_ingested_at").desc(), F.col("_source_file").desc(), F.col("_line_number").desc()
+    )
+    versions = valid.withColumn("_rank", F.row_number().over(same_time)).where("_rank = 1").drop("_rank")
+    order = Window.partitionBy("athlete_id").orderBy(F.col("updated_at").asc_nulls_first())
+    numbered = versions.withColumns(
+        {"profile_version": F.row_number().over(order).cast("int"), "_next": F.lead("updated_at").over(order)}
+    )
+    return numbered.select(
+        "athlete_id",
+        "profile_version",
+        F.when(F.col("profile_version") > 1, F.col("updated_at")).cast("timestamp").alias("valid_from"),
+        F.col("_next").alias("valid_to"),
+        F.col("_next").isNull().alias("is_current"),
+        *[c for c in tables.ATHLETE_PROFILE_HISTORY.column_names if c not in _HISTORY_OWN],
+    )
+
+
+_HISTORY_OWN = ("athlete_id", "profile_version", "valid_from", "valid_to", "is_current", "_run_id")
+
+
 def _failures(frame: DataFrame, rules: dict[str, Column]) -> Column:
     """Comma-separated names of the rules a row breaks (null when it breaks none): the field
     rules `parse_records` found broken first, then `rules`.
@@ -314,6 +346,7 @@ class SilverOutputs:
     winners: DataFrame  # the latest valid record of each judged session
     athletes_checked: DataFrame  # every athlete record + reason (cached)
     athletes_valid: DataFrame  # rows for silver.athletes
+    profile_history: DataFrame  # rows for silver.athlete_profile_history (SCD type 2)
     sessions_all: DataFrame  # every typed session record (cached)
     superseded: DataFrame
     checked: DataFrame  # every session record + reason + _deferred (cached)
@@ -376,6 +409,7 @@ def silver_transform(
     athletes_checked = athlete_rule_failures(typed_athletes(parse_records(raw, "athlete", ATHLETE_FIELDS))).cache()
     athletes_latest, _ = latest_per_key(athletes_checked.where("reason IS NULL"), "athlete_id")
     athletes_valid = athletes_latest.select(*tables.ATHLETES.column_names[:-1], stamp)
+    history = profile_history(athletes_checked.where("reason IS NULL")).select("*", stamp)
 
     sessions_all = typed_sessions(parse_records(raw, "session", SESSION_FIELDS)).cache()
     checked = session_rule_failures(sessions_all, athletes_valid)
@@ -423,6 +457,7 @@ def silver_transform(
         winners=sessions_latest,
         athletes_checked=athletes_checked,
         athletes_valid=athletes_valid,
+        profile_history=history,
         sessions_all=sessions_all,
         superseded=superseded,
         checked=checked,
@@ -527,18 +562,22 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
         # What this run may delete: rows of the athletes and sessions it judged (else: any row).
         athletes_judged = run_scope.athletes if incremental else None
         sessions_judged = run_scope.sessions if incremental else None
-        athletes_table, sessions_table, races_table, splits_table, quarantine_table = (
+        athletes_table, history_table, sessions_table, races_table, splits_table, quarantine_table = (
             ensure_table(spark, names, t)
-            for t in (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
+            for t in (
+                tables.ATHLETES,
+                tables.ATHLETE_PROFILE_HISTORY,
+                tables.SESSIONS,
+                tables.RACES,
+                tables.RACE_SPLITS,
+                tables.QUARANTINE,
+            )
         )
-        merge_upsert(
-            spark,
-            athletes_table,
-            out.athletes_valid,
-            tables.ATHLETES.keys,
-            delete_missing=True,
-            delete_within=athletes_judged,
-        )
+        for table, rows, spec in (
+            (athletes_table, out.athletes_valid, tables.ATHLETES),
+            (history_table, out.profile_history, tables.ATHLETE_PROFILE_HISTORY),
+        ):
+            merge_upsert(spark, table, rows, spec.keys, delete_missing=True, delete_within=athletes_judged)
         # Sessions after the run date are not in this run's source: they must not be deleted by it.
         merge_upsert(
             spark,

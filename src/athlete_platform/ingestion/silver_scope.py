@@ -45,7 +45,14 @@ VERSION_PROPERTY = tables.SILVER_SOURCE_VERSION_PROPERTIES[tables.SESSIONS_RAW]
 DUE_BEFORE_PROPERTY = tables.SILVER_DUE_BEFORE_PROPERTY
 BRONZE_ID_PROPERTY = "athlete_platform.source.sessions_raw_table_id"
 LAYOUT_PROPERTY = "athlete_platform.silver.layout"
-SILVER_TABLES = (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.RACE_SPLITS, tables.QUARANTINE)
+SILVER_TABLES = (
+    tables.ATHLETES,
+    tables.ATHLETE_PROFILE_HISTORY,
+    tables.SESSIONS,
+    tables.RACES,
+    tables.RACE_SPLITS,
+    tables.QUARANTINE,
+)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 ROW_ID = ("_source_file", "_line_number")  # a bronze row's identity
 START_FIELD = (Field("start_time", "timestamp"),)

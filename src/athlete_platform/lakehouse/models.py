@@ -76,6 +76,13 @@ def download(ref: ModelVersionRef, folder: Path) -> Path:
     return folder
 
 
+def model_metadata(ref: ModelVersionRef) -> dict:
+    """The version's MLmodel `metadata` (empty when it has none)."""
+    import mlflow
+
+    return dict(mlflow.models.get_model_info(ref.uri).metadata or {})
+
+
 def signature_input_names(ref: ModelVersionRef) -> tuple[str, ...]:
     """The input column names of the version's signature (empty without a signature)."""
     import mlflow

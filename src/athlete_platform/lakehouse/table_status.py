@@ -27,6 +27,7 @@ DATA_DATE_COLUMN: dict[t.Table, str] = {
     t.QUARANTINE: "rejected_at",
     t.SESSION_EVENTS: "_received_at",
     t.ATHLETES: "updated_at",
+    t.ATHLETE_PROFILE_HISTORY: "updated_at",
     t.SESSIONS: "session_date",
     t.RACES: "race_date",
     t.RACE_SPLITS: "race_date",
@@ -34,6 +35,7 @@ DATA_DATE_COLUMN: dict[t.Table, str] = {
     t.DOCUMENT_CHUNKS: "doc_date",
     t.ATHLETE_PREDICTIONS: "as_of_date",
     t.ATHLETE_WEEKLY_REPORT: "week_end",
+    t.MODEL_MONITORING: "window_end",
     t.ONLINE_INFERENCE_LOG: "logged_at",
 }
 

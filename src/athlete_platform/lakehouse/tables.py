@@ -221,6 +221,33 @@ ATHLETES = Table(
     },
 )
 
+
+ATHLETE_PROFILE_HISTORY = Table(
+    "silver",
+    "athlete_profile_history",
+    keys=("athlete_id", "profile_version"),
+    comment=(
+        "Every valid profile version per athlete (SCD type 2): valid from its updated_at to the next version's. "
+        "Training joins the version valid at the start of the race day, so a later change never leaks into it."
+    ),
+    columns=(
+        _c("athlete_id", "STRING", "Athlete key"),
+        _c("profile_version", "INT", "1 for the athlete's first valid profile, then 2, 3, ... by updated_at"),
+        _c("valid_from", "TIMESTAMP", "Start of validity (UTC); null for version 1: it stands for all time before"),
+        _c("valid_to", "TIMESTAMP", "End of validity, exclusive (the next version's updated_at); null: current"),
+        _c("is_current", "BOOLEAN", "True for the version silver.athletes holds"),
+        _c("sex", "STRING", "F or M"),
+        _c("birth_date", "DATE", "Date of birth"),
+        _c("weight_kg", "DOUBLE", "Body mass, kg"),
+        _c("hr_rest", "DOUBLE", "Resting heart rate, bpm"),
+        _c("hr_max", "DOUBLE", "Maximum heart rate, bpm"),
+        _c("lthr", "DOUBLE", "Lactate-threshold heart rate, bpm"),
+        _c("timezone", "STRING", "IANA time zone of the athlete"),
+        _c("updated_at", "TIMESTAMP", "The version's own updated_at (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
 SESSIONS = Table(
     "silver",
     "sessions",
@@ -372,6 +399,12 @@ ATHLETE_PREDICTIONS = Table(
         _c("race_distance_m", "DOUBLE", "Race distance, m (5000, 10000, 21097.5, 42195)"),
         _c("predicted_finish_time_s", "DOUBLE", "Predicted finish time, s"),
         _c("predicted_pace_s_per_km", "DOUBLE", "Predicted average pace, s/km"),
+        _c(
+            "predicted_finish_time_p10_s",
+            "DOUBLE",
+            "Fast end of the 80 % prediction interval (P10), s; null when the model version has no interval",
+        ),
+        _c("predicted_finish_time_p90_s", "DOUBLE", "Slow end of the 80 % prediction interval (P90), s; null likewise"),
         _c("model_name", "STRING", "Registered model name"),
         _c("model_version", "STRING", "Registered model version that scored the row"),
         _c("feature_table_version", "BIGINT", "Delta version of the feature table read"),
@@ -448,6 +481,40 @@ def registered_models() -> dict[str, RegisteredModel]:
     return {entry.name: entry for entry in globals().values() if isinstance(entry, RegisteredModel)}
 
 
+MODEL_MONITORING = Table(
+    "gold",
+    "model_monitoring",
+    keys=("model_name", "model_version", "window_end"),
+    comment=(
+        "Per model version and 7-day window: input drift against the training set (PSI per input), "
+        "prediction drift, realised accuracy on the races run since, and the flags that ask for retraining."
+    ),
+    columns=(
+        _c("model_name", "STRING", "Registered model name"),
+        _c("model_version", "STRING", "The version monitored (the champion when the step ran)"),
+        _c("window_start", "DATE", "First day of the window"),
+        _c("window_end", "DATE", "Last day of the window (the run date)"),
+        _c("feature_rows", "BIGINT", "Athlete-days of feature rows in the window (the drift sample)"),
+        _c(
+            "feature_psi",
+            "ARRAY<STRUCT<input: STRING, psi: DOUBLE>>",
+            "PSI of each stored model input, window vs training races (by input name; explode() to query)",
+        ),
+        _c("max_feature_psi", "DOUBLE", "The largest of feature_psi"),
+        _c("drifted_features", "ARRAY<STRING>", "Inputs whose PSI is above the alert threshold (0.25)"),
+        _c("prediction_rows", "BIGINT", "This version's predictions with as_of_date in the window"),
+        _c("prediction_psi", "DOUBLE", "PSI of predicted pace, window vs training athletes at the same distances"),
+        _c("realised_races", "BIGINT", "Races in the window with a prediction of this version from the week before"),
+        _c("realised_mape", "DOUBLE", "MAPE of those predictions against the real finish times"),
+        _c("realised_coverage", "DOUBLE", "Share of those races inside their P10-P90 range"),
+        _c("training_mape", "DOUBLE", "Held-out MAPE of the version at training (the bar for realised_mape)"),
+        _c("flags", "ARRAY<STRING>", "feature_drift, prediction_drift, accuracy_degraded, coverage_low"),
+        _c("retrain_recommended", "BOOLEAN", "True when any flag is raised (the monitoring DAG then asks to retrain)"),
+        _c("computed_at", "TIMESTAMP", "When the row was computed (UTC)"),
+        *_LINEAGE,
+    ),
+)
+
 # landing -> bronze -> silver -> features, in pipeline order
 FEATURE_PIPELINE_TABLES = (
     SESSIONS_RAW,
@@ -455,6 +522,7 @@ FEATURE_PIPELINE_TABLES = (
     DEVICE_FILES,
     QUARANTINE,
     ATHLETES,
+    ATHLETE_PROFILE_HISTORY,
     SESSIONS,
     RACES,
     RACE_SPLITS,
@@ -465,6 +533,7 @@ ALL_TABLES = (
     DOCUMENT_CHUNKS,
     ATHLETE_PREDICTIONS,
     ATHLETE_WEEKLY_REPORT,
+    MODEL_MONITORING,
     SESSION_EVENTS,
     ONLINE_INFERENCE_LOG,
 )

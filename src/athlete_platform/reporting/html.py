@@ -47,8 +47,10 @@ def render_reports(
     run_date: date,
     now: datetime,
     reports_dir: Path,
+    model_cards: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write one page per athlete in ``weeks`` and ``index.html`` into ``reports_dir``; returns the index."""
+    """Write one page per athlete in ``weeks`` and ``index.html`` into ``reports_dir``; returns the index.
+    ``model_cards`` maps "model vN" to its card's address relative to ``reports_dir`` (linked from the index)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     weeks_by = _split(weeks)
     chart_by = _split(chart)
@@ -66,7 +68,7 @@ def render_reports(
         pages[athlete_id] = page_file_name(athlete_id)
         (reports_dir / pages[athlete_id]).write_text(page, encoding="utf-8")
     index_path = reports_dir / "index.html"
-    index_path.write_text(render_index(weeks, pages, run_date, now), encoding="utf-8")
+    index_path.write_text(render_index(weeks, pages, run_date, now, model_cards), encoding="utf-8")
     return index_path
 
 
@@ -164,13 +166,22 @@ def predictions_table(predictions: pd.DataFrame | None) -> str:
         cells = (
             distance_label(p["race_distance_m"]),
             format_duration(p["predicted_finish_time_s"]),
+            format_range(p.get("predicted_finish_time_p10_s"), p.get("predicted_finish_time_p90_s")),
             format_pace(p["predicted_pace_s_per_km"]),
             f"{p['model_name']} v{p['model_version']}",
             _day(p["as_of_date"]),
         )
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("Distance", "Time (h:mm:ss)", "Pace", "Model", "As of"))
+    headers = ("Distance", "Time (h:mm:ss)", "Likely range (8 in 10 races)", "Pace", "Model", "As of")
+    head = "".join(f"<th>{h}</th>" for h in headers)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def format_range(p10_s: float | None, p90_s: float | None) -> str:
+    """ "h:mm:ss – h:mm:ss" (P10 to P90), or "–" when the model version has no interval."""
+    if is_missing(p10_s) or is_missing(p90_s):
+        return "–"
+    return f"{format_duration(p10_s)} – {format_duration(p90_s)}"
 
 
 def days_into_week(run_date: date) -> int:
@@ -190,9 +201,16 @@ def risk_order(pages: Mapping[str, str], current: pd.DataFrame) -> list[str]:
     return sorted(pages, key=key)
 
 
-def render_index(weeks: pd.DataFrame, pages: Mapping[str, str], run_date: date, now: datetime) -> str:
+def render_index(
+    weeks: pd.DataFrame,
+    pages: Mapping[str, str],
+    run_date: date,
+    now: datetime,
+    model_cards: Mapping[str, str] | None = None,
+) -> str:
     """The index page: one line per athlete with the current week's state and a link to the page,
-    athletes most at risk first (`risk_order`); a week still in progress says how much of it is in."""
+    athletes most at risk first (`risk_order`); a week still in progress says how much of it is in.
+    Below the table, a link to the model card of each model version behind the predictions."""
     current = weeks[weeks["week_start"] == week_start_of(run_date)].set_index("athlete_id")
     rows = []
     for athlete_id in risk_order(pages, current):
@@ -218,8 +236,19 @@ def render_index(weeks: pd.DataFrame, pages: Mapping[str, str], run_date: date, 
         f"<h1>Weekly reports</h1><p class=meta>Week of {week_start_of(run_date).isoformat()} up to "
         f"{run_date.isoformat()}{partial} &middot; {len(pages)} athletes, most at risk first &middot; "
         f"generated {html.escape(str(now))}</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>",
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        + model_cards_list(model_cards or {}),
     )
+
+
+def model_cards_list(model_cards: Mapping[str, str]) -> str:
+    """ "Model cards: <a>model vN</a>, ..." (nothing when no card is known)."""
+    if not model_cards:
+        return ""
+    links = ", ".join(
+        f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in sorted(model_cards.items())
+    )
+    return f"<p>Model cards (how accurate the predictions are, and how often their range holds): {links}</p>"
 
 
 def pmc_chart_png(chart: pd.DataFrame, athlete_id: str, run_date: date) -> bytes:

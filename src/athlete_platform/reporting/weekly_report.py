@@ -36,6 +36,7 @@ from athlete_platform.reporting.weekly_summary import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,23 @@ class WeeklyReportStep(Step[WeeklyReportInputs, WeeklyReportOutputs, WeeklyRepor
         from athlete_platform.reporting.html import render_reports
 
         reports_dir = ctx.settings.output_path / "reports"
-        index_path = render_reports(weeks, chart, predictions, run_date, now, reports_dir)
+        cards = model_card_links(ctx.settings.output_path, predictions)
+        index_path = render_reports(weeks, chart, predictions, run_date, now, reports_dir, cards)
         athletes = weeks["athlete_id"].nunique()
         log.info("weekly report to %s: %d rows merged, %d athlete pages in %s", run_date, rows, athletes, reports_dir)
         return WeeklyReportResult(rows=rows, athletes=athletes, index_path=index_path)
+
+
+def model_card_links(output_path: Path, predictions: pd.DataFrame | None) -> dict[str, str]:
+    """ "model vN" -> its card's address from the reports folder, for each version behind the
+    predictions whose card training wrote (`training.model_card.card_path`)."""
+    from athlete_platform.training.model_card import card_path
+
+    if predictions is None or predictions.empty:
+        return {}
+    links = {}
+    for name, version in predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False):
+        card = card_path(name, str(version))
+        if (output_path / card).is_file():
+            links[f"{name} v{version}"] = "../" + card.as_posix()
+    return links

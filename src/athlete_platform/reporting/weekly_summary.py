@@ -54,6 +54,8 @@ PREDICTION_COLUMNS = (
     "as_of_date",
     "race_distance_m",
     "predicted_finish_time_s",
+    "predicted_finish_time_p10_s",
+    "predicted_finish_time_p90_s",
     "predicted_pace_s_per_km",
     "model_name",
     "model_version",
@@ -184,16 +186,18 @@ def chart_days(features: DataFrame, run_date: date) -> DataFrame:
 
 
 def latest_predictions(predictions: DataFrame, run_date: date) -> DataFrame:
-    """Per athlete, the prediction rows of its latest ``as_of_date <= run_date`` (:data:`PREDICTION_COLUMNS`)."""
+    """Per athlete, the prediction rows of its latest ``as_of_date <= run_date`` (:data:`PREDICTION_COLUMNS`).
+    A table written before the P10/P90 columns existed gives them as nulls."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     per_athlete = Window.partitionBy("athlete_id")
+    present = set(predictions.columns)
     return (
         predictions.where(F.col("as_of_date") <= F.lit(run_date))
         .withColumn("_latest", F.max("as_of_date").over(per_athlete))
         .where(F.col("as_of_date") == F.col("_latest"))
-        .select(*PREDICTION_COLUMNS)
+        .select(*(F.col(c) if c in present else F.lit(None).cast("double").alias(c) for c in PREDICTION_COLUMNS))
     )
 
 

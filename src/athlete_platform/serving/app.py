@@ -239,7 +239,8 @@ def race_predictions(
         [{"race_distance_m": d, **parameters} for d in distances],
         store=_Fetched(rows),
     )
-    _raw, times_s = model.predict(np.asarray(vectors, np.float64))
+    raw, times_s = model.predict(np.asarray(vectors, np.float64))
+    bounds = model.interval(raw, np.asarray(vectors, np.float64))
     feature_date = str(rows[athlete][FEATURE_DATE])
     race_date = (
         asked_date
@@ -251,8 +252,10 @@ def race_predictions(
             "predicted_finish_time_s": float(t),
             # as the batch job: time / (distance / 1000)
             "predicted_pace_s_per_km": float(t / (d / 1000.0)),
+            # the 80 % interval, when the version has one (as the batch job's columns)
+            **({} if bounds is None else interval_fields(bounds[0][i], bounds[1][i])),
         }
-        for d, t in zip(distances, times_s, strict=True)
+        for i, (d, t) in enumerate(zip(distances, times_s, strict=True))
     ]
     response = {
         "request_id": request_id,
@@ -283,6 +286,11 @@ def race_predictions(
         )
     )
     return response
+
+
+def interval_fields(p10_s: float, p90_s: float) -> dict[str, float]:
+    """The interval's fields of a race prediction, named as gold.athlete_predictions' columns."""
+    return {"predicted_finish_time_p10_s": float(p10_s), "predicted_finish_time_p90_s": float(p90_s)}
 
 
 def _live_progress(body: LiveCoachingRequest) -> tuple[float, float]:

@@ -30,6 +30,7 @@ from athlete_platform.errors import PlatformError
 from athlete_platform.lakehouse.models import CHAMPION, ModelVersionRef, configure_mlflow, download
 from athlete_platform.serving.kinds import KINDS, ModelKind
 from athlete_platform.serving.variants import Variant, VariantSplit, variants_from_settings
+from athlete_platform.training import intervals
 
 if TYPE_CHECKING:
     from athlete_platform.config import Settings
@@ -60,6 +61,8 @@ class ServedModel:
     input_names: tuple[str, ...]
     input_datatypes: tuple[str, ...]  # OIP datatypes of the signature's inputs
     output_names: tuple[str, ...]
+    #: The version's P10/P90 offsets on the raw output (`training.intervals`); None without.
+    interval_offsets: dict[str, intervals.Offsets] | None = None
 
     def raw_output(self, matrix: np.ndarray) -> np.ndarray:
         """The booster's raw output (float32) for a float64 [rows, inputs] matrix, cast to
@@ -72,6 +75,17 @@ class ServedModel:
         raw = self.raw_output(matrix)
         columns = {name: matrix[:, i] for i, name in enumerate(self.input_names)}
         return raw, np.asarray(self.kind.output(raw, columns), float)
+
+    def interval(self, raw: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(P10, P90) around the predictions of `raw` (from `predict`), as batch scoring computes
+        them; None when the version has no interval."""
+        if self.interval_offsets is None or "distance_m" not in self.input_names:
+            return None
+        matrix = np.asarray(matrix, np.float64)
+        columns = {name: matrix[:, i] for i, name in enumerate(self.input_names)}
+        groups = intervals.distance_groups(columns["distance_m"])
+        low, high = intervals.interval(raw, groups, self.interval_offsets)
+        return np.asarray(self.kind.output(low, columns), float), np.asarray(self.kind.output(high, columns), float)
 
 
 @dataclass(frozen=True)
@@ -165,7 +179,9 @@ class RegistryLoader:
             model_file = next(folder.rglob("model.ubj"), None) or next(folder.rglob("model.*"), None)
             if model_file is None:
                 raise PlatformError(f"Version {ref.version} of {ref.name} has no XGBoost model file.")
-            signature = mlflow.models.get_model_info(ref.uri).signature
+            info = mlflow.models.get_model_info(ref.uri)
+            signature = info.signature
+            offsets = intervals.from_metadata((info.metadata or {}).get(intervals.METADATA_KEY))
             booster = xgb.Booster()
             booster.load_model(str(model_file))
         finally:
@@ -182,7 +198,7 @@ class RegistryLoader:
         datatypes = tuple(OIP_DATATYPES.get(getattr(spec.type, "name", str(spec.type)), "FP64") for spec in inputs)
         outputs = signature.outputs.inputs if signature and signature.outputs else []
         output_names = tuple(getattr(o, "name", None) or f"output-{i}" for i, o in enumerate(outputs)) or ("output-0",)
-        model = ServedModel(kind, ref.name, ref.version, booster, names, datatypes, output_names)
+        model = ServedModel(kind, ref.name, ref.version, booster, names, datatypes, output_names, offsets)
         self._loaded[(ref.name, ref.version)] = model
         return model
 

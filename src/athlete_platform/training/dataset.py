@@ -1,7 +1,10 @@
 """Training rows: race labels + the athlete's profile + the features of the day before.
 
 The point-in-time join is the feature view's `get_training_data` (features of day r-1 for a
-race on day r). The Riegel input is the athlete's latest race strictly before day r.
+race on day r). The Riegel input is the athlete's latest race strictly before day r. The
+profile is the version valid at the start of the race day (`silver.athlete_profile_history`,
+SCD type 2), not the latest one: a weight or heart-rate change after the race is not known on
+the race day, so it must not be in the race's training row (no leakage from the profile).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def races_with_previous(races: DataFrame) -> DataFrame:
-    """Pure transform: each race + the athlete's latest race on an earlier day (nulls if none)."""
+    """Pure transform: each race + the athlete's latest race on an earlier day (nulls if none)
+    and how many races they ran on earlier days (`races_before`, for the model card)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -41,6 +45,25 @@ def races_with_previous(races: DataFrame) -> DataFrame:
         latest["race_date"].alias("prev_race_date"),
         latest["distance_m"].alias("prev_distance_m"),
         latest["finish_time_s"].alias("prev_finish_time_s"),
+        F.count(F.lit(1)).over(earlier).alias("races_before"),
+    )
+
+
+def profile_as_of(labels: DataFrame, history: DataFrame) -> DataFrame:
+    """Pure transform: each race + the profile version valid at the start of its race day
+    (valid_from <= day start < valid_to; version 1 has no start). Races of athletes without a
+    valid profile are dropped, as with the latest-profile join."""
+    from pyspark.sql import functions as F
+
+    day_start = F.col("race_date").cast("timestamp")
+    versions = history.select("valid_from", "valid_to", *mi.PROFILE_COLUMNS)
+    return (
+        labels.join(versions, "athlete_id")
+        .where(
+            (F.col("valid_from").isNull() | (F.col("valid_from") <= day_start))
+            & (F.col("valid_to").isNull() | (F.col("valid_to") > day_start))
+        )
+        .drop("valid_from", "valid_to")
     )
 
 
@@ -50,20 +73,20 @@ def training_rows(spark: SparkSession, names: TableNames, run_date: date) -> tup
 
     from athlete_platform.lakehouse.delta import current_version
 
-    for table in (tables.RACES, tables.ATHLETES, tables.ATHLETE_ROLLING_FEATURES):
+    for table in (tables.RACES, tables.ATHLETE_PROFILE_HISTORY, tables.ATHLETE_ROLLING_FEATURES):
         if not spark.catalog.tableExists(names(table)):
             from athlete_platform.errors import SetupError
 
-            raise SetupError(f"{names(table)} does not exist yet: run the feature pipeline first.")
+            raise SetupError(f"{names(table)} does not exist yet: run `silver` and `features` first.")
     versions = {
         "races": current_version(spark, names(tables.RACES)),
-        "athletes": current_version(spark, names(tables.ATHLETES)),
+        "athlete_profile_history": current_version(spark, names(tables.ATHLETE_PROFILE_HISTORY)),
     }
     races = spark.read.option("versionAsOf", versions["races"]).table(names(tables.RACES))
-    athletes = spark.read.option("versionAsOf", versions["athletes"]).table(names(tables.ATHLETES))
-    labels = races_with_previous(races.where(F.col("race_date") <= F.lit(run_date))).join(
-        athletes.select(*mi.PROFILE_COLUMNS), "athlete_id"
+    history = spark.read.option("versionAsOf", versions["athlete_profile_history"]).table(
+        names(tables.ATHLETE_PROFILE_HISTORY)
     )
+    labels = profile_as_of(races_with_previous(races.where(F.col("race_date") <= F.lit(run_date))), history)
     view = FeatureView(spark, names)
     versions["features"] = view.table_version
     rows = view.get_training_data(labels, event_date_col="race_date").withColumn("event_date", F.col("race_date"))

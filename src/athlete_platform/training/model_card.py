@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,11 @@ EVALUATION_COLUMNS = ("distance_m", "actual_s", "predicted_s", "p10_s", "p90_s",
 
 EXPERIENCE_BUCKETS = ((0, 0, "first race"), (1, 2, "1-2 before"), (3, 5, "3-5 before"), (6, None, "6+ before"))
 CTL_BUCKETS = ((None, 30.0, "CTL < 30"), (30.0, 50.0, "CTL 30-50"), (50.0, 70.0, "CTL 50-70"), (70.0, None, "CTL 70+"))
+
+
+def card_path(model_name: str, version: str) -> Path:
+    """Where a version's card is written, relative to the output folder (`models/<name>-v<N>.html`)."""
+    return Path("models") / f"{model_name}-v{version}.html"
 
 
 def experience_bucket(races_before: float) -> str:
@@ -55,7 +61,8 @@ def breakdown(frame: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     """Per group: races, model MAPE, Riegel MAPE (its rows only), interval coverage."""
     error = (frame["predicted_s"] - frame["actual_s"]).abs() / frame["actual_s"]
     riegel = (frame["riegel_s"] - frame["actual_s"]).abs() / frame["actual_s"]
-    inside = (frame["actual_s"] >= frame["p10_s"]) & (frame["actual_s"] <= frame["p90_s"])
+    inside = ((frame["actual_s"] >= frame["p10_s"]) & (frame["actual_s"] <= frame["p90_s"])).astype(float)
+    inside = inside.where(frame["p10_s"].notna())  # a version without intervals: no coverage, not 0 %
     parts = pd.DataFrame({"group": group.to_numpy(), "error": error, "riegel": riegel, "inside": inside})
     table = parts.groupby("group", sort=False).agg(
         races=("error", "size"),
@@ -136,7 +143,8 @@ def _table_html(title: str, table: pd.DataFrame) -> str:
     rows = []
     for label, r in table.iterrows():
         riegel = "–" if np.isnan(r["riegel_mape"]) else f"{r['riegel_mape']:.2%} ({int(r['riegel_races'])})"
-        cells = (str(label), f"{int(r['races'])}", f"{r['model_mape']:.2%}", riegel, f"{r['p10_p90_coverage']:.0%}")
+        coverage = "–" if np.isnan(r["p10_p90_coverage"]) else f"{r['p10_p90_coverage']:.0%}"
+        cells = (str(label), f"{int(r['races'])}", f"{r['model_mape']:.2%}", riegel, coverage)
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<h2>{html.escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

@@ -10,6 +10,15 @@ noise floor the generator injected (expected MAPE of the race noise alone) is lo
 
 Gate: the new version gets alias `challenger`; it becomes `champion` only if its held-out
 MAPE beats the current champion's (scored on the same rows now) and both baselines'.
+
+Prediction intervals (P10-P90): split conformal calibration (`training.intervals`). A model
+fitted on the training rows before the calibration window (the latest quarter of the training
+race days) is scored on that window; its residuals give per-distance offsets. The registered
+model is then fitted on every training row, and the offsets are stored with the version (its
+MLmodel metadata). Its refit on more rows makes the offsets, if anything, slightly wide; the
+coverage measured on the held-out races is logged and printed, so that is checked, not assumed.
+Each version also gets a model card (`model_card.html`): MAPE by distance, experience and
+fitness, coverage, a calibration plot and errors by distance.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import hashlib
 import json
 import logging
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,12 +43,15 @@ from athlete_platform.features import on_demand
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION, configure_mlflow, resolve_alias
 from athlete_platform.lakehouse.step import Step, StepContext
+from athlete_platform.training import intervals, model_card, reference
 
 log = logging.getLogger(__name__)
 
 TIME_TEST_FRACTION = 0.2
 HELDOUT_ATHLETE_FRACTION = 0.2
 MIN_TRAIN_ROWS = 30
+#: The conformal calibration window: the latest quarter of the training race days.
+CALIBRATION_FRACTION = 0.25
 # Shallow trees and shrinkage: a few hundred races per year of sample data.
 XGB_PARAMS: dict[str, float | int | str] = {
     "n_estimators": 400,
@@ -127,6 +140,77 @@ def evaluate(test: pd.DataFrame, predicted_s: np.ndarray) -> tuple[dict[str, flo
     return out, common
 
 
+def calibration_split(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, calibration): the training rows before and from the latest `CALIBRATION_FRACTION`
+    of their race days (a race day is never split)."""
+    days = pd.to_datetime(train["race_date"])
+    cutoff = days.quantile(1 - CALIBRATION_FRACTION).normalize()
+    return train[days < cutoff].reset_index(drop=True), train[days >= cutoff].reset_index(drop=True)
+
+
+def calibrate_intervals(params: dict, train: pd.DataFrame) -> dict[str, intervals.Offsets] | None:
+    """Conformal offsets from a model fitted before the calibration window and scored on it;
+    None (and a warning) when there are too few races on either side."""
+    import xgboost as xgb
+
+    fit, window = calibration_split(train)
+    if len(fit) < MIN_TRAIN_ROWS or len(window) < intervals.min_calibration_rows():
+        log.warning(
+            "training: no prediction interval (%d races before the calibration window, %d in it; need %d and %d)",
+            len(fit),
+            len(window),
+            MIN_TRAIN_ROWS,
+            intervals.min_calibration_rows(),
+        )
+        return None
+    x_fit = mi.model_inputs(fit)
+    model = xgb.XGBRegressor(**params).fit(x_fit, mi.training_target(fit["finish_time_s"], fit["distance_m"], x_fit))
+    x_window = mi.model_inputs(window)
+    actual = mi.training_target(window["finish_time_s"], window["distance_m"], x_window)
+    return intervals.calibrate(actual - model.predict(x_window), intervals.distance_groups(window["distance_m"]))
+
+
+def interval_s(
+    residual: np.ndarray, inputs: pd.DataFrame, offsets: dict[str, intervals.Offsets] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P10, P90) finish times, s, of predictions with model output `residual` (NaN without offsets)."""
+    if offsets is None:
+        missing = np.full(len(inputs), np.nan)
+        return missing, missing.copy()
+    low, high = intervals.interval(residual, intervals.distance_groups(inputs["distance_m"]), offsets)
+    return mi.predicted_time_s(low, inputs), mi.predicted_time_s(high, inputs)
+
+
+def coverage_metrics(actual_s: np.ndarray, p10_s: np.ndarray, p90_s: np.ndarray, distance_m: np.ndarray) -> dict:
+    """P10-P90 coverage on held-out races: overall and per distance."""
+    if np.isnan(p10_s).all():
+        return {}
+    out = {"interval_coverage": intervals.coverage_of(actual_s, p10_s, p90_s)}
+    for d in RACE_DISTANCES_M:
+        rows = np.isclose(distance_m, d)
+        if rows.any():
+            tag = DISTANCE_NAMES[d].lower().replace(" ", "_")
+            out[f"interval_coverage_{tag}"] = intervals.coverage_of(actual_s[rows], p10_s[rows], p90_s[rows])
+    return out
+
+
+def evaluation_frame(test: pd.DataFrame, predicted_s: np.ndarray, p10_s: np.ndarray, p90_s: np.ndarray) -> pd.DataFrame:
+    """One row per held-out race, in the model card's columns (`model_card.EVALUATION_COLUMNS`)."""
+    distance = test["distance_m"].to_numpy(float)
+    return pd.DataFrame(
+        {
+            "distance_m": distance,
+            "actual_s": test["finish_time_s"].to_numpy(float),
+            "predicted_s": predicted_s,
+            "p10_s": p10_s,
+            "p90_s": p90_s,
+            "riegel_s": on_demand.riegel_projection_s(distance, test["prev_finish_time_s"], test["prev_distance_m"]),
+            "races_before": test["races_before"].to_numpy(float),
+            "ctl": test["ctl"].to_numpy(float),
+        }
+    )
+
+
 def noise_floor_mape(landing: Path) -> float | None:
     """The generator's expected MAPE from race noise alone (None for real data)."""
     manifest = landing / "_generator" / "manifest.json"
@@ -180,6 +264,8 @@ class TrainedModel:
     metrics: dict[str, float]
     common: np.ndarray  # test rows where both baselines exist
     inputs: TrainingInputs
+    offsets: dict[str, intervals.Offsets] | None  # P10/P90 offsets on the log-pace residual
+    evaluation: pd.DataFrame  # held-out races for the model card
 
 
 def fit_and_evaluate(inputs: TrainingInputs) -> TrainedModel:
@@ -196,15 +282,21 @@ def fit_and_evaluate(inputs: TrainingInputs) -> TrainedModel:
             f"(need {MIN_TRAIN_ROWS}+ for training plus a held-out set). Ingest more data or pick a later run date."
         )
     params = {**XGB_PARAMS, **inputs.params_override}
+    offsets = calibrate_intervals(params, split.train)
     x_train = mi.model_inputs(split.train)
     y_train = mi.training_target(split.train["finish_time_s"], split.train["distance_m"], x_train)
     model = xgb.XGBRegressor(**params).fit(x_train, y_train)
     x_test = mi.model_inputs(split.test)
-    predicted = mi.predicted_time_s(model.predict(x_test), x_test)
+    residual = model.predict(x_test)
+    predicted = mi.predicted_time_s(residual, x_test)
+    p10, p90 = interval_s(residual, x_test, offsets)
     metrics, common = evaluate(split.test, predicted)
+    actual_s, distance_m = split.test["finish_time_s"].to_numpy(float), x_test["distance_m"].to_numpy(float)
+    metrics.update(coverage_metrics(actual_s, p10, p90, distance_m))
     if inputs.noise_floor_mape is not None:
         metrics["noise_floor_mape"] = inputs.noise_floor_mape
-    return TrainedModel(model, params, split, x_train, metrics, common, inputs)
+    evaluation = evaluation_frame(split.test, predicted, p10, p90)
+    return TrainedModel(model, params, split, x_train, metrics, common, inputs, offsets, evaluation)
 
 
 class TrainingStep(Step[TrainingInputs, TrainedModel, TrainingResult]):
@@ -222,6 +314,31 @@ class TrainingStep(Step[TrainingInputs, TrainedModel, TrainingResult]):
 
     def load(self, ctx: StepContext, trained: TrainedModel) -> TrainingResult:
         return register_and_gate(ctx, trained)
+
+
+def interval_metadata(offsets: dict[str, intervals.Offsets] | None) -> dict | None:
+    """The MLmodel metadata that carries the version's P10/P90 offsets to batch scoring."""
+    return None if offsets is None else {intervals.METADATA_KEY: intervals.to_metadata(offsets)}
+
+
+def write_model_card(ctx: StepContext, model_name: str, version: str, trained: TrainedModel) -> Path:
+    """Render the version's model card to `<output_dir>/models/` (the weekly report links it)."""
+    metrics = trained.metrics
+    summary = {
+        label: metrics[key]
+        for label, key in (
+            ("model MAPE", "model_mape"),
+            ("Riegel MAPE", "riegel_mape"),
+            ("VDOT MAPE", "vdot_mape"),
+            ("noise floor", "noise_floor_mape"),
+            ("P10-P90 coverage", "interval_coverage"),
+        )
+        if key in metrics
+    }
+    path = ctx.settings.output_path / model_card.card_path(model_name, version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model_card.render(model_name, version, trained.evaluation, summary))
+    return path
 
 
 def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult:
@@ -268,8 +385,14 @@ def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult
             signature=infer_signature(x_train, model.predict(x_train)),
             input_example=x_train.head(3),
             registered_model_name=model_name,
+            metadata=interval_metadata(trained.offsets),
         )
         version = str(info.registered_model_version)
+        card = write_model_card(ctx, model_name, version, trained)
+        mlflow.log_artifact(str(card), artifact_path="model_card")
+        with tempfile.TemporaryDirectory(prefix="athlete-platform-reference-") as folder:
+            written = reference.write(Path(folder), model, split.train)
+            mlflow.log_artifacts(str(written), artifact_path=reference.ARTIFACT_PATH)
         client = MlflowClient()
         client.set_registered_model_alias(model_name, CHALLENGER, version)
         champion_version, champion_score = champion_mape(model_name, split.test, common)
@@ -285,6 +408,11 @@ def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult
             f"{'v' + champion_version if champion_version else '(none)'} {champion_score:.4f}, "
             f"Riegel {bars['riegel']:.4f}, VDOT {bars['vdot']:.4f}"
             + (f", noise floor {floor:.4f}" if floor is not None else "")
+            + (
+                f"; P10-P90 coverage {metrics['interval_coverage']:.1%} on {len(split.test)} held-out races"
+                if "interval_coverage" in metrics
+                else "; no prediction interval"
+            )
             + (": promoted to champion" if promoted else ": not promoted (champion unchanged)")
         )
         if promoted:
