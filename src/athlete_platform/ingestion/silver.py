@@ -563,15 +563,7 @@ class SilverStep(Step[SilverInputs, SilverOutputs, SilverCounts]):
         athletes_judged = run_scope.athletes if incremental else None
         sessions_judged = run_scope.sessions if incremental else None
         athletes_table, history_table, sessions_table, races_table, splits_table, quarantine_table = (
-            ensure_table(spark, names, t)
-            for t in (
-                tables.ATHLETES,
-                tables.ATHLETE_PROFILE_HISTORY,
-                tables.SESSIONS,
-                tables.RACES,
-                tables.RACE_SPLITS,
-                tables.QUARANTINE,
-            )
+            ensure_table(spark, names, t) for t in SILVER_TABLES
         )
         for table, rows, spec in (
             (athletes_table, out.athletes_valid, tables.ATHLETES),

@@ -236,14 +236,8 @@ ATHLETE_PROFILE_HISTORY = Table(
         _c("valid_from", "TIMESTAMP", "Start of validity (UTC); null for version 1: it stands for all time before"),
         _c("valid_to", "TIMESTAMP", "End of validity, exclusive (the next version's updated_at); null: current"),
         _c("is_current", "BOOLEAN", "True for the version silver.athletes holds"),
-        _c("sex", "STRING", "F or M"),
-        _c("birth_date", "DATE", "Date of birth"),
-        _c("weight_kg", "DOUBLE", "Body mass, kg"),
-        _c("hr_rest", "DOUBLE", "Resting heart rate, bpm"),
-        _c("hr_max", "DOUBLE", "Maximum heart rate, bpm"),
-        _c("lthr", "DOUBLE", "Lactate-threshold heart rate, bpm"),
-        _c("timezone", "STRING", "IANA time zone of the athlete"),
-        _c("updated_at", "TIMESTAMP", "The version's own updated_at (UTC)"),
+        # The profile's own columns, as silver.athletes has them (updated_at: the version's time).
+        *(c for c in ATHLETES.columns if c.name not in ("athlete_id", "_run_id")),
         *_LINEAGE,
     ),
 )

@@ -73,7 +73,7 @@ def calibrate(
     for group in np.unique(groups):
         mine = residuals[groups == group]
         if len(mine) >= min_group_rows:
-            out[group] = conformal_offsets(mine, coverage)
+            out[str(group)] = conformal_offsets(mine, coverage)  # a plain str: it goes to YAML (MLmodel)
     return out
 
 
@@ -98,7 +98,9 @@ def to_metadata(offsets: dict[str, Offsets], coverage: float = COVERAGE) -> dict
     return {
         "method": "split conformal, per race distance (Mondrian), on the log-pace residual",
         "coverage": coverage,
-        "offsets": {g: {"low": o.low, "high": o.high, "rows": o.rows} for g, o in offsets.items()},
+        "offsets": {
+            str(g): {"low": float(o.low), "high": float(o.high), "rows": int(o.rows)} for g, o in offsets.items()
+        },
     }
 
 
