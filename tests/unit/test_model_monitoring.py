@@ -139,6 +139,22 @@ def test_too_few_races_raise_no_accuracy_flag():
     assert out["realised_races"] == mm.MIN_REALISED_RACES - 1 and out["flags"] == []
 
 
+def test_an_input_that_starts_arriving_empty_is_drift_one_that_fills_in_is_not():
+    rng = np.random.default_rng(8)
+    window = cohort(rng, 300)
+    window.loc[window.index % 2 == 0, "avg_hr_28d"] = np.nan  # half the athletes lost their HR strap
+    out = row(window)
+    drifted = {f["input"]: f for f in out["feature_psi"]}
+    assert out["drifted_features"] == ["avg_hr_28d"] and drifted["avg_hr_28d"]["missing_rise"] == pytest.approx(0.5)
+    assert drifted["avg_hr_28d"]["psi"] < 0.25  # the values still present did not move
+
+    rng = np.random.default_rng(8)
+    reference = cohort(rng, 2000)
+    reference.loc[reference.index % 5 == 0, "vdot_best_90d"] = np.nan  # early races: no 90-day best yet
+    inputs = mm.feature_drift(reference, cohort(rng, 300))
+    assert not inputs["vdot_best_90d"].drifted and inputs["vdot_best_90d"].missing_rise == 0.0
+
+
 def test_an_empty_window_is_a_row_without_drift_values():
     out = row(pd.DataFrame(columns=list(DRIFT_INPUTS)))
     assert out["feature_rows"] == 0 and out["feature_psi"] == [] and out["max_feature_psi"] is None

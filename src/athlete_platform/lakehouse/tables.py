@@ -491,11 +491,12 @@ MODEL_MONITORING = Table(
         _c("feature_rows", "BIGINT", "Athlete-days of feature rows in the window (the drift sample)"),
         _c(
             "feature_psi",
-            "ARRAY<STRUCT<input: STRING, psi: DOUBLE>>",
-            "PSI of each stored model input, window vs training races (by input name; explode() to query)",
+            "ARRAY<STRUCT<input: STRING, psi: DOUBLE, missing_rise: DOUBLE>>",
+            "Per stored model input, window vs training races: PSI of the values present, and the rise of the "
+            "share missing (by input name; explode() to query)",
         ),
         _c("max_feature_psi", "DOUBLE", "The largest of feature_psi"),
-        _c("drifted_features", "ARRAY<STRING>", "Inputs whose PSI is above the alert threshold (0.25)"),
+        _c("drifted_features", "ARRAY<STRING>", "Inputs with PSI above 0.25 or 10 points more missing values"),
         _c("prediction_rows", "BIGINT", "This version's predictions with as_of_date in the window"),
         _c("prediction_psi", "DOUBLE", "PSI of predicted pace, window vs training athletes at the same distances"),
         _c("realised_races", "BIGINT", "Races in the window with a prediction of this version from the week before"),

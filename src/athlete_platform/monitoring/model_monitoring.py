@@ -10,7 +10,8 @@ drifted from the training set, and how accurate the version's predictions turned
   it (as_of_date < race day: the prediction existed before the race); MAPE and P10-P90 coverage.
 
 Flags (each with its threshold, chosen as a Databricks Lakehouse Monitoring or Evidently user
-would set them): `feature_drift` (any input PSI > 0.25), `prediction_drift` (PSI > 0.25),
+would set them): `feature_drift` (an input's PSI > 0.25, or its share of missing values up by
+more than 10 points), `prediction_drift` (PSI > 0.25),
 `accuracy_degraded` (realised MAPE above 1.5x the held-out MAPE at training) and `coverage_low`
 (realised coverage below 65 % for an 80 % interval); the accuracy flags need at least
 `MIN_REALISED_RACES` races. Any flag sets `retrain_recommended`.
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from athlete_platform.domain.distances import RACE_DISTANCES_M
-from athlete_platform.monitoring.drift import PSI_ALERT, psi
+from athlete_platform.monitoring.drift import MISSING_ALERT, PSI_ALERT, missing_rise, psi
 from athlete_platform.training.reference import DRIFT_INPUTS, finite
 
 WINDOW_DAYS = 7
@@ -52,11 +53,25 @@ def window_of(run_date: date) -> tuple[date, date]:
     return run_date - timedelta(days=WINDOW_DAYS - 1), run_date
 
 
-def feature_drift(reference: pd.DataFrame, window: pd.DataFrame) -> dict[str, float]:
-    """PSI of each drift input (empty when the window has no rows)."""
+@dataclass(frozen=True)
+class InputDrift:
+    psi: float  # over the values present on each side
+    missing_rise: float  # rise of the share of missing values (0: not more missing than at training)
+
+    @property
+    def drifted(self) -> bool:
+        return self.psi > PSI_ALERT or self.missing_rise > MISSING_ALERT
+
+
+def feature_drift(reference: pd.DataFrame, window: pd.DataFrame) -> dict[str, InputDrift]:
+    """Drift of each drift input (empty when the window has no rows)."""
     if window.empty:
         return {}
-    return {c: psi(finite(reference[c]), finite(window[c])) for c in DRIFT_INPUTS}
+    out = {}
+    for c in DRIFT_INPUTS:
+        expected, actual = finite(reference[c]), finite(window[c])
+        out[c] = InputDrift(psi(expected, actual), missing_rise(expected, actual))
+    return out
 
 
 def prediction_drift(reference: pd.DataFrame, window: pd.DataFrame) -> float | None:
@@ -120,11 +135,11 @@ def accuracy(matched: pd.DataFrame) -> Accuracy:
 
 
 def flags(
-    feature_psi: dict[str, float], prediction_psi: float | None, realised_: Accuracy, training_mape: float | None
+    inputs: dict[str, InputDrift], prediction_psi: float | None, realised_: Accuracy, training_mape: float | None
 ) -> list[str]:
     """The raised flags, in a fixed order (see the module docstring for each threshold)."""
     out = []
-    if any(value > PSI_ALERT for value in feature_psi.values()):
+    if any(drift.drifted for drift in inputs.values()):
         out.append("feature_drift")
     if prediction_psi is not None and prediction_psi > PSI_ALERT:
         out.append("prediction_drift")
@@ -155,19 +170,19 @@ def monitoring_row(
     version's predictions made in the window; `races`: races run in the window;
     `recent_predictions`: the version's predictions from `LOOKBACK_DAYS` before the window on."""
     start, end = window_of(run_date)
-    feature_psi = feature_drift(reference_inputs, window_features)
+    inputs = feature_drift(reference_inputs, window_features)
     prediction_psi = prediction_drift(reference_predictions, window_predictions)
     realised_ = accuracy(realised(races, recent_predictions))
-    raised = flags(feature_psi, prediction_psi, realised_, training_mape)
+    raised = flags(inputs, prediction_psi, realised_, training_mape)
     return {
         "model_name": model_name,
         "model_version": model_version,
         "window_start": start,
         "window_end": end,
         "feature_rows": len(window_features),
-        "feature_psi": [{"input": c, "psi": v} for c, v in sorted(feature_psi.items())],
-        "max_feature_psi": max(feature_psi.values()) if feature_psi else None,
-        "drifted_features": sorted(c for c, v in feature_psi.items() if v > PSI_ALERT),
+        "feature_psi": [{"input": c, "psi": d.psi, "missing_rise": d.missing_rise} for c, d in sorted(inputs.items())],
+        "max_feature_psi": max(d.psi for d in inputs.values()) if inputs else None,
+        "drifted_features": sorted(c for c, d in inputs.items() if d.drifted),
         "prediction_rows": len(window_predictions),
         "prediction_psi": prediction_psi,
         "realised_races": realised_.races,

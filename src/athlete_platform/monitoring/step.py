@@ -56,6 +56,9 @@ class MonitoringResult:
     def retrain_recommended(self) -> bool:
         return self.row["retrain_recommended"]
 
+    def __str__(self) -> str:
+        return self.decision
+
 
 def version_reference(model_name: str, version: str) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
     """(reference inputs, reference predictions, held-out MAPE) of a version's training run."""

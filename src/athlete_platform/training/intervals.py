@@ -1,13 +1,16 @@
-"""Prediction intervals by split conformal calibration (issue 14), pure numpy.
+"""Prediction intervals by conformal calibration (issue 14), pure numpy.
 
 The time estimator predicts a log-pace residual (`log(finish_time_s / distance_m) - base_log_pace`).
-On a calibration window the model did not train on, the residuals `actual - predicted` are
-collected per race distance (Mondrian conformal: a marathon's errors are not a 5K's); the
-interval of a new prediction is `predicted + [q_low, q_high]`, mapped back to seconds. With
-`n` calibration residuals, `q_low` is the `floor((n + 1) * (1 - coverage) / 2)`-th smallest and
-`q_high` the `ceil((n + 1) * (1 + coverage) / 2)`-th smallest: the split-conformal order
-statistics, which cover at least `coverage` of exchangeable new races. A distance with fewer
-than `min_group_rows` calibration races uses the offsets pooled over all distances.
+On calibration races scored by a model that did not train on them (training cross-fits them by
+athlete), the residuals `actual - predicted` are collected per race distance (Mondrian
+conformal: a marathon's errors are not a 5K's); the interval of a new prediction is
+`predicted + [q_low, q_high]`, mapped back to seconds. With `n` calibration residuals, `q_low`
+is the `floor((n + 1) * (1 - coverage) / 2)`-th smallest and `q_high` the
+`ceil((n + 1) * (1 + coverage) / 2)`-th smallest: the split-conformal order statistics, which
+cover at least `coverage` of exchangeable new races (for cross-fitted residuals and a model
+refitted on all rows, as in CV+, that holds approximately; training measures it on held-out
+races). A distance with fewer than `min_group_rows` calibration races uses the offsets pooled
+over all distances.
 
 Because the target is a log, the interval in seconds is asymmetric (the slow side is wider),
 as race outcomes are.

@@ -11,12 +11,14 @@ noise floor the generator injected (expected MAPE of the race noise alone) is lo
 Gate: the new version gets alias `challenger`; it becomes `champion` only if its held-out
 MAPE beats the current champion's (scored on the same rows now) and both baselines'.
 
-Prediction intervals (P10-P90): split conformal calibration (`training.intervals`). A model
-fitted on the training rows before the calibration window (the latest quarter of the training
-race days) is scored on that window; its residuals give per-distance offsets. The registered
-model is then fitted on every training row, and the offsets are stored with the version (its
-MLmodel metadata). Its refit on more rows makes the offsets, if anything, slightly wide; the
-coverage measured on the held-out races is logged and printed, so that is checked, not assumed.
+Prediction intervals (P10-P90): conformal calibration on cross-fitted residuals
+(`training.intervals`, as in CV+): the training athletes are split into 5 folds, and each
+training race is scored by a model fitted on the other folds' athletes; the per-distance
+quantiles of those residuals are the offsets. The registered model is fitted on every training
+row, and the offsets are stored with the version (its MLmodel metadata). Every training race
+calibrates (a window of the latest races alone left too few per distance), and each fold model
+sees 80 % of the rows, close to the final model. The held-out coverage is logged and printed,
+so whether it holds is checked, not assumed.
 Each version also gets a model card (`model_card.html`): MAPE by distance, experience and
 fitness, coverage, a calibration plot and errors by distance.
 """
@@ -50,8 +52,8 @@ log = logging.getLogger(__name__)
 TIME_TEST_FRACTION = 0.2
 HELDOUT_ATHLETE_FRACTION = 0.2
 MIN_TRAIN_ROWS = 30
-#: The conformal calibration window: the latest quarter of the training race days.
-CALIBRATION_FRACTION = 0.25
+#: Cross-fitting folds (by athlete) whose out-of-fold residuals calibrate the intervals.
+CALIBRATION_FOLDS = 5
 # Shallow trees and shrinkage: a few hundred races per year of sample data.
 XGB_PARAMS: dict[str, float | int | str] = {
     "n_estimators": 400,
@@ -140,34 +142,39 @@ def evaluate(test: pd.DataFrame, predicted_s: np.ndarray) -> tuple[dict[str, flo
     return out, common
 
 
-def calibration_split(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fit, calibration): the training rows before and from the latest `CALIBRATION_FRACTION`
-    of their race days (a race day is never split)."""
-    days = pd.to_datetime(train["race_date"])
-    cutoff = days.quantile(1 - CALIBRATION_FRACTION).normalize()
-    return train[days < cutoff].reset_index(drop=True), train[days >= cutoff].reset_index(drop=True)
+def calibration_folds(athlete_ids: pd.Series, folds: int = CALIBRATION_FOLDS) -> np.ndarray:
+    """Each training row's cross-fitting fold: by a stable hash of its athlete (another part of
+    the hash than the held-out split's), so an athlete's races are never on both sides."""
+    return np.array(
+        [int(hashlib.sha256(a.encode()).hexdigest()[8:16], 16) % folds for a in athlete_ids.astype(str)], dtype=int
+    )
 
 
 def calibrate_intervals(params: dict, train: pd.DataFrame) -> dict[str, intervals.Offsets] | None:
-    """Conformal offsets from a model fitted before the calibration window and scored on it;
-    None (and a warning) when there are too few races on either side."""
+    """Conformal offsets from cross-fitted residuals: each training race is scored by a model
+    fitted on the other folds' athletes. None (and a warning) when a fold's complement is too
+    small to fit or there are too few races for an interval that holds."""
     import xgboost as xgb
 
-    fit, window = calibration_split(train)
-    if len(fit) < MIN_TRAIN_ROWS or len(window) < intervals.min_calibration_rows():
+    folds = calibration_folds(train["athlete_id"])
+    smallest_fit = min(int((folds != k).sum()) for k in range(CALIBRATION_FOLDS))
+    if smallest_fit < MIN_TRAIN_ROWS or len(train) < intervals.min_calibration_rows():
         log.warning(
-            "training: no prediction interval (%d races before the calibration window, %d in it; need %d and %d)",
-            len(fit),
-            len(window),
+            "training: no prediction interval (%d training races; a fold leaves %d to fit on, need %d)",
+            len(train),
+            smallest_fit,
             MIN_TRAIN_ROWS,
-            intervals.min_calibration_rows(),
         )
         return None
-    x_fit = mi.model_inputs(fit)
-    model = xgb.XGBRegressor(**params).fit(x_fit, mi.training_target(fit["finish_time_s"], fit["distance_m"], x_fit))
-    x_window = mi.model_inputs(window)
-    actual = mi.training_target(window["finish_time_s"], window["distance_m"], x_window)
-    return intervals.calibrate(actual - model.predict(x_window), intervals.distance_groups(window["distance_m"]))
+    inputs = mi.model_inputs(train)
+    target = mi.training_target(train["finish_time_s"], train["distance_m"], inputs)
+    residual = np.full(len(train), np.nan)
+    for k in range(CALIBRATION_FOLDS):
+        scored = folds == k
+        if scored.any():
+            model = xgb.XGBRegressor(**params).fit(inputs[~scored], target[~scored])
+            residual[scored] = target[scored] - model.predict(inputs[scored])
+    return intervals.calibrate(residual, intervals.distance_groups(train["distance_m"]))
 
 
 def interval_s(

@@ -23,8 +23,9 @@ from athlete_platform.features import model_inputs as mi
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: Inputs whose drift monitoring measures: the athlete's stored state, not the request.
-DRIFT_INPUTS: tuple[str, ...] = (*mi.FEATURE_STORE_INPUTS, *mi.ATHLETE_INPUTS)
+#: Inputs whose drift monitoring measures: the athlete's stored state, not the request; without
+#: `history_days` (days since the first session), which grows with the calendar by construction.
+DRIFT_INPUTS: tuple[str, ...] = tuple(c for c in (*mi.FEATURE_STORE_INPUTS, *mi.ATHLETE_INPUTS) if c != "history_days")
 #: Artifact folder of the training run that holds the reference files.
 ARTIFACT_PATH = "monitoring_reference"
 INPUTS_FILE = "inputs.parquet"
