@@ -42,10 +42,11 @@ CLI = str(Path(sys.executable).with_name("athlete-platform"))
 LINEAGE = {"_run_id", "computed_at", "_ingested_at", "rejected_at", "run_id", "scored_at"}
 OUTPUTS: dict[str, tuple[Table, ...]] = {
     "ingest": (tables.SESSIONS_RAW, tables.LANDING_FILES, tables.DEVICE_FILES, tables.QUARANTINE),
-    "silver": (tables.ATHLETES, tables.SESSIONS, tables.RACES, tables.QUARANTINE),
+    "silver": (tables.ATHLETES, tables.ATHLETE_PROFILE_HISTORY, tables.SESSIONS, tables.RACES, tables.QUARANTINE),
     "features": (tables.ATHLETE_ROLLING_FEATURES,),
     "predict": (tables.ATHLETE_PREDICTIONS,),
     "report": (tables.ATHLETE_WEEKLY_REPORT,),
+    "monitor": (tables.MODEL_MONITORING,),
     "train": (),  # writes to MLflow, not to tables: see the training test
 }
 SWEEP_POINTS = 10
@@ -141,7 +142,12 @@ def landed(spark, module_lake, sample: SampleDataSettings | None = None):
     settings = module_lake.settings
     if sample is not None:
         settings = settings.model_copy(update={"sample_data": sample})
-    for table in (*FEATURE_PIPELINE_TABLES, tables.ATHLETE_PREDICTIONS, tables.ATHLETE_WEEKLY_REPORT):
+    for table in (
+        *FEATURE_PIPELINE_TABLES,
+        tables.ATHLETE_PREDICTIONS,
+        tables.ATHLETE_WEEKLY_REPORT,
+        tables.MODEL_MONITORING,
+    ):
         spark.sql(f"DROP TABLE IF EXISTS {names(table)}")
     shutil.rmtree(settings.landing_path, ignore_errors=True)
     shutil.rmtree(settings.mlflow_path, ignore_errors=True)
