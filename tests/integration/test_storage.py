@@ -181,7 +181,9 @@ def test_maintenance_shrinks_storage_and_keeps_the_version_a_prediction_scored(s
     # An old prediction that scored `referenced`.
     predictions = ensure_table(spark, names, tables.ATHLETE_PREDICTIONS)
     spark.sql(
-        f"INSERT INTO {predictions} VALUES ('ath_0001', DATE'{run_date}', 5000.0, 1500.0, 300.0, "
+        f"INSERT INTO {predictions} (athlete_id, as_of_date, race_distance_m, predicted_finish_time_s, "
+        "predicted_pace_s_per_km, model_name, model_version, feature_table_version, run_id, scored_at) "
+        f"VALUES ('ath_0001', DATE'{run_date}', 5000.0, 1500.0, 300.0, "
         f"'{names(tables.TIME_ESTIMATOR)}', '1', {referenced}, 'old-run', TIMESTAMP'2024-01-01 00:00:00')"
     )
     # The feature table keeps every file of the last hour here (the scored version is minutes old,

