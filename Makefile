@@ -57,7 +57,7 @@ run: setup
 # folder; a module stays on one worker (`--dist loadscope`), so module fixtures are built once.
 test: setup redis chromium
 	$(BIN)/ruff check src tests jobs dags bench tools
-	$(BIN)/pytest -n 2 --dist loadscope
+	$(BIN)/pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 # Unit tests only: pure logic and transforms on tiny in-memory DataFrames; no catalog server,
 # no Airflow scheduler, no cluster. Two workers: 2 min 30 s on an idle 2-core machine (3 min 51 s
