@@ -150,6 +150,13 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
     strain = atl * 7 * monotony
     days_since_last = (rng.geometric(0.6, days_total) - 1).astype(np.int32)
     vdot_best = np.where(rng.random(days_total) < 0.25, np.nan, vdot_now - np.abs(rng.normal(0, 1.5, days_total)))
+    # The heart-rate/speed line of the last 42 days: speed at the mean HR from easy pace, ~0.6 %/bpm.
+    runs_with_hr = rng.poisson(14, days_total).astype(np.int32)
+    line_hr = np.where(
+        runs_with_hr > 0, hr_rest[ath] + (hr_max[ath] - hr_rest[ath]) * rng.uniform(0.62, 0.7, days_total), np.nan
+    )
+    line_speed = np.where(runs_with_hr > 0, np.log(1000.0 / easy_pace) + rng.normal(0, 0.02, days_total), np.nan)
+    line_slope = np.where(runs_with_hr >= 5, rng.normal(0.006, 0.0015, days_total), np.nan)
     has_prev = rng.random(days_total) < 0.85
     prev_gap = rng.integers(1, 120, days_total)
     prev_distance = np.asarray(RACE_DISTANCES_M)[rng.choice(per_day, days_total, p=[0.4, 0.3, 0.2, 0.1])]
@@ -207,6 +214,10 @@ def make_rows(n: int, seed: int) -> tuple[Any, np.ndarray]:
             "days_since_last_session": plain(days_since_last),
             "vdot_best_90d": nullable(vdot_best),
             "history_days": plain(history),
+            "runs_with_hr_42d": plain(runs_with_hr),
+            "run_hr_mean_42d": nullable(line_hr),
+            "run_log_speed_mean_42d": nullable(line_speed),
+            "run_log_speed_per_bpm_42d": nullable(line_slope),
             "weight_kg": pa.array(weight[row_ath]),
             "hr_rest": pa.array(hr_rest[row_ath]),
             "hr_max": pa.array(hr_max[row_ath]),

@@ -296,8 +296,17 @@ WITH sessions AS (
     sum(CASE WHEN sport = 'run' AND distance_m > 0 THEN coalesce(duration_s, 0) ELSE 0 END) AS run_s,
     sum(CASE WHEN sport = 'run' AND distance_m > 0 THEN distance_m ELSE 0 END) AS run_m,
     sum(CASE WHEN isfinite(avg_hr) THEN coalesce(duration_s, 0) ELSE 0 END) AS hr_s,
-    sum(CASE WHEN isfinite(avg_hr) THEN avg_hr * coalesce(duration_s, 0) ELSE 0 END) AS hr_bpm_s
-  FROM sessions JOIN firsts USING (athlete_id)
+    sum(CASE WHEN isfinite(avg_hr) THEN avg_hr * coalesce(duration_s, 0) ELSE 0 END) AS hr_bpm_s,
+    count(*) FILTER (WHERE line) AS line_n,
+    sum(avg_hr) FILTER (WHERE line) AS line_hr,
+    sum(ln(distance_m / duration_s)) FILTER (WHERE line) AS line_v,
+    sum(avg_hr * avg_hr) FILTER (WHERE line) AS line_hr2,
+    sum(avg_hr * ln(distance_m / duration_s)) FILTER (WHERE line) AS line_hr_v
+  FROM (
+    SELECT *, sport = 'run' AND distance_m > 0 AND duration_s > 0 AND isfinite(avg_hr)
+      AND NOT coalesce(is_race, false) AS line
+    FROM sessions
+  ) JOIN firsts USING (athlete_id)
   GROUP BY ALL
 ), race_days AS (
   SELECT athlete_id, CAST(race_date - first_day AS INTEGER) AS h, max(vdot) AS vdot
@@ -309,7 +318,9 @@ WITH sessions AS (
     coalesce(d.load, 0) AS load, coalesce(d.n, 0) AS n,
     coalesce(d.distance_m, 0) AS distance_m, coalesce(d.duration_s, 0) AS duration_s, d.longest_m,
     coalesce(d.run_s, 0) AS run_s, coalesce(d.run_m, 0) AS run_m,
-    coalesce(d.hr_s, 0) AS hr_s, coalesce(d.hr_bpm_s, 0) AS hr_bpm_s, r.vdot
+    coalesce(d.hr_s, 0) AS hr_s, coalesce(d.hr_bpm_s, 0) AS hr_bpm_s, r.vdot,
+    coalesce(d.line_n, 0) AS line_n, coalesce(d.line_hr, 0) AS line_hr, coalesce(d.line_v, 0) AS line_v,
+    coalesce(d.line_hr2, 0) AS line_hr2, coalesce(d.line_hr_v, 0) AS line_hr_v
   FROM calendar c
   LEFT JOIN daily d USING (athlete_id, h)
   LEFT JOIN race_days r USING (athlete_id, h)
@@ -330,11 +341,15 @@ WITH sessions AS (
     sum(run_s) OVER w28 AS run_28d_s, sum(run_m) OVER w28 / 1000.0 AS run_28d_km,
     sum(hr_s) OVER w28 AS hr_28d_s, sum(hr_bpm_s) OVER w28 AS hr_28d_bpm_s,
     max(vdot) OVER w90 AS vdot_best_90d,
+    sum(line_n) OVER w42 AS line_42d_n, sum(line_hr) OVER w42 AS line_42d_hr,
+    sum(line_v) OVER w42 AS line_42d_v, sum(line_hr2) OVER w42 AS line_42d_hr2,
+    sum(line_hr_v) OVER w42 AS line_42d_hr_v,
     h - max(CASE WHEN n > 0 THEN h END) OVER (PARTITION BY athlete_id ORDER BY h ROWS UNBOUNDED PRECEDING)
       AS days_since_last_session
   FROM terms
   WINDOW w7 AS (PARTITION BY athlete_id ORDER BY h ROWS BETWEEN 6 PRECEDING AND CURRENT ROW),
          w28 AS (PARTITION BY athlete_id ORDER BY h ROWS BETWEEN 27 PRECEDING AND CURRENT ROW),
+         w42 AS (PARTITION BY athlete_id ORDER BY h ROWS BETWEEN 41 PRECEDING AND CURRENT ROW),
          w90 AS (PARTITION BY athlete_id ORDER BY h ROWS BETWEEN 89 PRECEDING AND CURRENT ROW)
 ), features AS (
   SELECT *,
@@ -358,7 +373,14 @@ SELECT
   CASE WHEN hr_28d_s > 0 THEN hr_28d_bpm_s / hr_28d_s END AS avg_hr_28d,
   CAST(days_since_last_session AS INTEGER) AS days_since_last_session,
   vdot_best_90d,
-  h AS history_days
+  h AS history_days,
+  CAST(line_42d_n AS INTEGER) AS runs_with_hr_42d,
+  CASE WHEN line_42d_n > 0 THEN line_42d_hr / line_42d_n END AS run_hr_mean_42d,
+  CASE WHEN line_42d_n > 0 THEN line_42d_v / line_42d_n END AS run_log_speed_mean_42d,
+  CASE WHEN line_42d_n >= 5
+    AND line_42d_hr2 - line_42d_hr * (line_42d_hr / line_42d_n) >= line_42d_n * 4.0
+    THEN (line_42d_hr_v - line_42d_hr * (line_42d_v / line_42d_n))
+      / (line_42d_hr2 - line_42d_hr * (line_42d_hr / line_42d_n)) END AS run_log_speed_per_bpm_42d
 FROM features
 WHERE h >= 0
 """

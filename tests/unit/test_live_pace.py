@@ -70,6 +70,9 @@ def snapshot_frame() -> pd.DataFrame:
     frame["sex"] = np.resize(["M", "F"], n)
     frame["prev_distance_m"] = np.where(np.arange(n) % 4 == 1, np.nan, 10000.0)
     frame["prev_finish_time_s"] = np.where(np.arange(n) % 4 == 1, np.nan, rng.uniform(2400, 3600, n))
+    frame["run_hr_mean_42d"] = rng.uniform(130, 150, n)
+    frame["run_log_speed_mean_42d"] = rng.uniform(0.9, 1.3, n)
+    frame["run_log_speed_per_bpm_42d"] = np.where(np.arange(n) % 6 == 0, np.nan, rng.uniform(0.003, 0.008, n))
     return frame
 
 

@@ -38,6 +38,10 @@ CASES: dict[str, list] = {
     "hr_rest": [50.0, 48.0, 55.0, 60.0, 50.0],
     "hr_max": [190.0, 185.0, 55.0, 200.0, None],
     "elapsed_s": [1800.0, 0.0, None, 600.0, 3000.0],
+    # the heart-rate/speed line: a usual one, none, a flat one, one falling with HR, an absurd one
+    "run_hr_mean_42d": [140.0, None, 150.0, 135.5, 145.0],
+    "run_log_speed_mean_42d": [1.05, None, 0.9, 1.2, -5.0],
+    "run_log_speed_per_bpm_42d": [0.006, None, 0.0, -0.01, 0.5],
 }
 N_CASES = 12
 
@@ -140,11 +144,32 @@ def test_days_since_prev_race_and_age():
     assert odt.age_years(dt.date(2024, 6, 2), "1994-06-02") == pytest.approx(30.0, abs=0.01)
 
 
-def test_base_log_pace_falls_back_from_baselines_to_training_pace_to_a_constant():
-    assert odt.base_log_pace(300.0, -1.0, -2.0) == -1.5
-    assert odt.base_log_pace(300.0, float("nan"), -2.0) == -2.0
-    assert odt.base_log_pace(300.0, float("nan"), float("nan")) == pytest.approx(math.log(0.3))
-    assert odt.base_log_pace(None, float("nan"), float("nan")) == pytest.approx(math.log(odt.FALLBACK_PACE_S_PER_M))
+def test_base_log_pace_weighs_races_and_training_runs_then_falls_back_to_training_pace_to_a_constant():
+    nan = float("nan")
+    assert odt.base_log_pace(300.0, -1.0, -2.0, nan) == -1.5
+    assert odt.base_log_pace(300.0, -1.0, -2.0, -2.5) == -2.0  # half races (-1.5), half training (-2.5)
+    assert odt.base_log_pace(300.0, nan, -2.0, nan) == -2.0
+    assert odt.base_log_pace(300.0, nan, nan, -2.5) == -2.5  # no race: the training runs alone
+    assert odt.base_log_pace(300.0, nan, nan, nan) == pytest.approx(math.log(0.3))
+    assert odt.base_log_pace(None, nan, nan, nan) == pytest.approx(math.log(odt.FALLBACK_PACE_S_PER_M))
+
+
+def test_aerobic_vdot_reads_the_heart_rate_line_at_75_percent_of_the_reserve():
+    # Reserve 50..190 bpm: 75 % is 155 bpm. A line through (140 bpm, 3 m/s) rising 0.5 %/bpm
+    # gives 3 * exp(0.005 * 15) m/s there; Daniels' oxygen cost of that speed, / 0.75.
+    v = 3.0 * math.exp(0.005 * 15) * 60.0
+    expected = (-4.60 + 0.182258 * v + 0.000104 * v * v) / 0.75
+    assert odt.aerobic_vdot(140.0, math.log(3.0), 0.005, 50.0, 190.0) == pytest.approx(expected, rel=1e-12)
+    assert 45 < expected < 60
+    # A line of a faster runner gives a higher VDOT and a faster projected race.
+    faster = odt.aerobic_vdot(140.0, math.log(3.3), 0.005, 50.0, 190.0)
+    assert faster > expected
+    assert odt.aerobic_projection_s(10000.0, faster) < odt.aerobic_projection_s(10000.0, expected)
+    assert physiology.vdot(10000.0, odt.aerobic_projection_s(10000.0, expected)) == pytest.approx(expected)
+    # No slope, no reserve, or an absurd extrapolation: undefined.
+    assert math.isnan(odt.aerobic_vdot(140.0, math.log(3.0), None, 50.0, 190.0))
+    assert math.isnan(odt.aerobic_vdot(140.0, math.log(3.0), 0.005, 190.0, 190.0))
+    assert math.isnan(odt.aerobic_vdot(140.0, math.log(3.0), 0.5, 50.0, 190.0))
 
 
 def test_fraction_done_edges():
@@ -196,6 +221,9 @@ def training_frame() -> pd.DataFrame:
             hr_max=185.0 + i % 5,
             vdot_best_90d=None if i % 3 == 0 else 40.0 + i % 20,
             avg_pace_28d_s_per_km=None if i % 5 == 0 else 280.0 + i,
+            run_hr_mean_42d=140.0 + i % 10,
+            run_log_speed_mean_42d=1.0 + 0.01 * (i % 7),
+            run_log_speed_per_bpm_42d=None if i % 6 == 0 else 0.004 + 0.0005 * (i % 5),
         )
         has_prev = i % 4 != 1
         row["prev_race_date"] = row["event_date"] - dt.timedelta(days=10 + i) if has_prev else None

@@ -206,6 +206,39 @@ def test_avg_hr_is_duration_weighted_over_sessions_with_hr() -> None:
 # --------------------------------------------------------------------------
 
 
+def test_heart_rate_speed_line_of_training_runs_over_42_days() -> None:
+    # Runs on days 0..9 whose speed rises 1 % per bpm: ln(v) = ln(2.5) + 0.01 * (hr - 140).
+    runs = [
+        session(
+            i, duration_s=3600.0, distance_m=2.5 * 3600.0 * np.exp(0.01 * (130 + 2 * i - 140)), avg_hr=130.0 + 2 * i
+        )
+        for i in range(10)
+    ]
+    others = [
+        session(3, sport="ride", avg_hr=150.0, distance_m=40000.0),  # not a run
+        session(4, avg_hr=NAN),  # no heart rate
+        {**session(5, avg_hr=180.0, distance_m=21097.5, duration_s=5400.0), "is_race": True},  # a race
+    ]
+    out = full(sessions_frame(*runs, *others), 60)
+    on_9 = out.iloc[9]
+    assert on_9["runs_with_hr_42d"] == 10
+    assert on_9["run_hr_mean_42d"] == pytest.approx(139.0)
+    assert on_9["run_log_speed_mean_42d"] == pytest.approx(np.log(2.5) + 0.01 * (139.0 - 140))
+    assert on_9["run_log_speed_per_bpm_42d"] == pytest.approx(0.01)
+    # Four runs on day 3: too few for a slope, but the means exist.
+    assert out.iloc[3]["runs_with_hr_42d"] == 4 and np.isnan(out.iloc[3]["run_log_speed_per_bpm_42d"])
+    assert np.isfinite(out.iloc[3]["run_hr_mean_42d"])
+    # Day 50 still sees days 9..50 (d-41..d): the last run only; day 51 none.
+    assert out.iloc[50]["runs_with_hr_42d"] == 1 and np.isnan(out.iloc[50]["run_log_speed_per_bpm_42d"])
+    assert out.iloc[51]["runs_with_hr_42d"] == 0 and np.isnan(out.iloc[51]["run_hr_mean_42d"])
+
+
+def test_a_heart_rate_line_with_no_spread_has_no_slope() -> None:
+    runs = [session(i, avg_hr=140.0 + (i % 2), distance_m=10000.0 + 10 * i) for i in range(10)]  # SD 0.5 bpm
+    out = full(sessions_frame(*runs), 9)
+    assert out.iloc[9]["runs_with_hr_42d"] == 10 and np.isnan(out.iloc[9]["run_log_speed_per_bpm_42d"])
+
+
 def test_load_columns_follow_metrics_with_daily_sums() -> None:
     sessions = sessions_frame(
         session(0, session_load=30),
@@ -293,7 +326,7 @@ def random_athlete(seed: int, days: int = 420) -> tuple[pd.DataFrame, pd.DataFra
             "distance_m": np.where(rng.random(n) < 0.1, 0.0, rng.uniform(500, 60000, n)),
             "avg_hr": np.where(rng.random(n) < 0.3, np.nan, rng.uniform(95, 185, n)),
             "session_load": np.where(rng.random(n) < 0.05, 0.0, rng.uniform(5, 300, n)),
-            "is_race": False,
+            "is_race": rng.random(n) < 0.05,
         }
     )
     race_days = np.sort(rng.choice(on, size=8, replace=False))

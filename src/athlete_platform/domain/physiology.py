@@ -1,4 +1,5 @@
-"""Physiology formulas of DESIGN.md section 4: Banister TRIMP, Daniels-Gilbert VDOT, Riegel.
+"""Physiology formulas of DESIGN.md section 4: Banister TRIMP, Daniels-Gilbert VDOT, Riegel,
+and the aerobic VDOT of training runs (speed at a fraction of the heart-rate reserve).
 
 Vectorised numpy (scalars in, float out). `daniels_vdot` is written once over an `exp`
 function so the same formula serves numpy arrays and Spark columns (silver's race VDOT).
@@ -189,6 +190,48 @@ def vdot(distance_m: Any, time_s: Any) -> np.ndarray | float:
         result = daniels_vdot(d, t_s)
     result = np.where((d > 0) & (t_s > 0), result, np.nan)
     return maybe_scalar(np.asarray(result, dtype=np.float64))
+
+
+#: The heart-rate reserve fraction the aerobic VDOT reads the athlete's speed at. %HRR tracks
+#: the fraction of VO2 reserve (Swain and Leutholtz, 1997), so a run at 75 % HRR costs about
+#: 75 % of VO2max: VDOT = Daniels' oxygen cost of that speed / 0.75.
+AEROBIC_HRR_FRACTION: float = 0.75
+#: Aerobic VDOTs outside this range are an extrapolated line, not a runner: left undefined.
+AEROBIC_VDOT_RANGE: tuple[float, float] = (15.0, 90.0)
+
+
+def aerobic_vdot(hr_mean: Any, log_speed_mean: Any, log_speed_per_bpm: Any, hr_rest: Any, hr_max: Any) -> Any:
+    """VDOT from the training line of ln(speed, m/s) on heart rate (mean point and slope).
+
+    The line gives the speed at ``hr_rest + AEROBIC_HRR_FRACTION * (hr_max - hr_rest)``;
+    Daniels' oxygen cost of that speed (m/min), over the fraction, is the VDOT. NaN without a
+    slope, with ``hr_max <= hr_rest`` or outside ``AEROBIC_VDOT_RANGE``. Vectorised; the
+    one-row twin `aerobic_vdot_one` gives the same bits.
+    """
+    hr, speed, slope = as_float_array(hr_mean), as_float_array(log_speed_mean), as_float_array(log_speed_per_bpm)
+    rest, top = as_float_array(hr_rest), as_float_array(hr_max)
+    with np.errstate(invalid="ignore", over="ignore"):
+        hr_at = rest + AEROBIC_HRR_FRACTION * (top - rest)
+        v = np.exp(speed + slope * (hr_at - hr)) * 60.0
+        value = (-4.60 + 0.182258 * v + 0.000104 * v * v) / AEROBIC_HRR_FRACTION
+        lo, hi = AEROBIC_VDOT_RANGE
+        ok = (top > rest) & (value >= lo) & (value <= hi)
+    return maybe_scalar(np.asarray(np.where(ok, value, np.nan), dtype=np.float64))
+
+
+def aerobic_vdot_one(
+    hr_mean: float, log_speed_mean: float, log_speed_per_bpm: float, hr_rest: float, hr_max: float
+) -> float:
+    """`aerobic_vdot` of one set of floats, bit for bit (the same IEEE operations, numpy's own exp)."""
+    if not hr_max > hr_rest:
+        return math.nan
+    exponent = log_speed_mean + log_speed_per_bpm * (hr_rest + AEROBIC_HRR_FRACTION * (hr_max - hr_rest) - hr_mean)
+    if not -700.0 < exponent < 700.0:  # NaN, or near overflow: numpy decides
+        return float(aerobic_vdot(hr_mean, log_speed_mean, log_speed_per_bpm, hr_rest, hr_max))
+    v = float(np.exp(exponent)) * 60.0
+    value = (-4.60 + 0.182258 * v + 0.000104 * v * v) / AEROBIC_HRR_FRACTION
+    lo, hi = AEROBIC_VDOT_RANGE
+    return value if lo <= value <= hi else math.nan
 
 
 #: Halvings `daniels_time_s` does at least: what 42 195 m needs to reach its default 1e-7 s.

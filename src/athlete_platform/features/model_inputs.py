@@ -8,11 +8,13 @@ that into the model's columns, so training and serving cannot drift apart. The d
 training row, a batch scoring row and an online feature vector (`features.online_view`).
 
 Target: log pace, `log(finish_time_s / distance_m)`, learnt as a *residual* over a baseline
-(`base_log_pace`: the mean of the VDOT and Riegel log paces where they exist, else the
-athlete's recent training pace). Pace varies far less across distances than time does, the
-log makes errors relative (what MAPE measures) and the generator's race noise is log-normal,
-so squared error on log pace fits; learning the correction to the baselines lets a few
-hundred races suffice (the trees only have to learn how fitness moved since the source race).
+(`base_log_pace`: half the races' estimate, the mean of the VDOT and Riegel log paces, and half
+the training runs', `aerobic_log_pace` from the heart-rate/speed line of the last 42 days;
+either alone when the other is missing; else the athlete's recent training pace). Pace varies
+far less across distances than time does, the log makes errors relative (what MAPE measures)
+and the generator's race noise is log-normal, so squared error on log pace fits; learning the
+correction to the baselines lets a few hundred races suffice (the trees only have to learn how
+fitness moved since the source race).
 The prediction is `exp(base_log_pace + model_output) * distance_m`.
 """
 
@@ -46,6 +48,10 @@ FEATURE_STORE_INPUTS = (
     "days_since_last_session",
     "vdot_best_90d",
     "history_days",
+    "runs_with_hr_42d",
+    "run_hr_mean_42d",
+    "run_log_speed_mean_42d",
+    "run_log_speed_per_bpm_42d",
 )
 ATHLETE_INPUTS = ("weight_kg", "hr_rest", "hr_max")
 # The athlete profile columns a scoring or training row joins on.
@@ -59,6 +65,7 @@ MODEL_INPUTS: tuple[str, ...] = (
     "age_years",
     "vdot_log_pace",
     "riegel_log_pace",
+    "aerobic_log_pace",
     "days_since_prev_race",
     "base_log_pace",
 )

@@ -172,16 +172,56 @@ def riegel_log_pace(race_distance_m: Any, riegel_projection_s: Any) -> np.ndarra
         return _out(np.log(np.asarray(riegel_projection_s, float) / _arr(race_distance_m)))
 
 
-def base_log_pace(avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pace: Any) -> np.ndarray | float:
-    """Mean of the baselines' log paces; else log of recent training pace; else a fallback."""
+def aerobic_vdot(
+    run_hr_mean_42d: Any,
+    run_log_speed_mean_42d: Any,
+    run_log_speed_per_bpm_42d: Any,
+    hr_rest: Any,
+    hr_max: Any,
+) -> np.ndarray | float:
+    return _out(
+        physiology.aerobic_vdot(
+            _arr(run_hr_mean_42d),
+            _arr(run_log_speed_mean_42d),
+            _arr(run_log_speed_per_bpm_42d),
+            _arr(hr_rest),
+            _arr(hr_max),
+        )
+    )
+
+
+def aerobic_projection_s(race_distance_m: Any, aerobic_vdot: Any) -> np.ndarray | float:
+    return _out(physiology.daniels_time_s(np.asarray(aerobic_vdot, float), _arr(race_distance_m)))
+
+
+def aerobic_log_pace(race_distance_m: Any, aerobic_projection_s: Any) -> np.ndarray | float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.log(np.asarray(aerobic_projection_s, float) / _arr(race_distance_m)))
+
+
+#: Weight of the training runs' estimate (`aerobic_log_pace`) in `base_log_pace` when race
+#: baselines exist too: the two kinds of evidence count equally.
+AEROBIC_WEIGHT = 0.5
+
+
+def base_log_pace(
+    avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pace: Any, aerobic_log_pace: Any
+) -> np.ndarray | float:
+    """The races' estimate (mean of the VDOT and Riegel log paces that exist) and the training
+    runs' (`aerobic_log_pace`), weighted AEROBIC_WEIGHT when both exist, else the one that
+    exists; else log of the 28-day training pace; else a fallback."""
     vdot, riegel = np.asarray(vdot_log_pace, float), np.asarray(riegel_log_pace, float)
+    aerobic = np.asarray(aerobic_log_pace, float)
     has_vdot, has_riegel = np.isfinite(vdot), np.isfinite(riegel)
     counts = has_vdot.astype(int) + has_riegel.astype(int)
     with np.errstate(invalid="ignore", divide="ignore"):
         total = np.where(has_vdot, vdot, 0.0) + np.where(has_riegel, riegel, 0.0)
-        mean = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+        races = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+        blended = AEROBIC_WEIGHT * aerobic + (1.0 - AEROBIC_WEIGHT) * races
         training_pace = np.log(_arr(avg_pace_28d_s_per_km) / 1000.0)
-    base = np.where(np.isfinite(mean), mean, training_pace)
+    has_races, has_aerobic = np.isfinite(races), np.isfinite(aerobic)
+    estimate = np.where(has_races & has_aerobic, blended, np.where(has_races, races, aerobic))
+    base = np.where(np.isfinite(estimate), estimate, training_pace)
     return _out(np.where(np.isfinite(base), base, np.log(FALLBACK_PACE_S_PER_M)))
 
 
@@ -321,15 +361,47 @@ def _riegel_log_pace_one(race_distance_m: Any, riegel_projection_s: Any) -> floa
     return _log_one(_divide_one(one_number(riegel_projection_s), one_number(race_distance_m)))
 
 
-def _base_log_pace_one(avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pace: Any) -> float:
-    vdot, riegel = one_number(vdot_log_pace), one_number(riegel_log_pace)
+def _aerobic_vdot_one(
+    run_hr_mean_42d: Any,
+    run_log_speed_mean_42d: Any,
+    run_log_speed_per_bpm_42d: Any,
+    hr_rest: Any,
+    hr_max: Any,
+) -> float:
+    return physiology.aerobic_vdot_one(
+        one_number(run_hr_mean_42d),
+        one_number(run_log_speed_mean_42d),
+        one_number(run_log_speed_per_bpm_42d),
+        one_number(hr_rest),
+        one_number(hr_max),
+    )
+
+
+def _aerobic_projection_s_one(race_distance_m: Any, aerobic_vdot: Any) -> float:
+    return _vdot_projection_s_one(race_distance_m, aerobic_vdot)
+
+
+def _aerobic_log_pace_one(race_distance_m: Any, aerobic_projection_s: Any) -> float:
+    return _log_one(_divide_one(one_number(aerobic_projection_s), one_number(race_distance_m)))
+
+
+def _base_log_pace_one(
+    avg_pace_28d_s_per_km: Any, vdot_log_pace: Any, riegel_log_pace: Any, aerobic_log_pace: Any
+) -> float:
+    vdot, riegel, aerobic = one_number(vdot_log_pace), one_number(riegel_log_pace), one_number(aerobic_log_pace)
     has_vdot, has_riegel = math.isfinite(vdot), math.isfinite(riegel)
     count = has_vdot + has_riegel
+    races = math.nan
     if count:
         # the array code's sum: a missing baseline adds 0.0 (so -0.0 + 0.0 is +0.0 there too)
-        mean = ((vdot if has_vdot else 0.0) + (riegel if has_riegel else 0.0)) / count
-        if math.isfinite(mean):
-            return mean
+        races = ((vdot if has_vdot else 0.0) + (riegel if has_riegel else 0.0)) / count
+    has_races, has_aerobic = math.isfinite(races), math.isfinite(aerobic)
+    if has_races and has_aerobic:
+        estimate = AEROBIC_WEIGHT * aerobic + (1.0 - AEROBIC_WEIGHT) * races
+    else:
+        estimate = races if has_races else aerobic
+    if math.isfinite(estimate):
+        return estimate
     training_pace = _log_one(one_number(avg_pace_28d_s_per_km) / 1000.0)
     return training_pace if math.isfinite(training_pace) else _FALLBACK_LOG_PACE
 
@@ -467,13 +539,47 @@ ON_DEMAND_TRANSFORMATIONS: tuple[OnDemand, ...] = (
         unit="log s/m",
     ),
     OnDemand(
+        "aerobic_vdot",
+        aerobic_vdot,
+        one=_aerobic_vdot_one,
+        stored=(
+            "run_hr_mean_42d",
+            "run_log_speed_mean_42d",
+            "run_log_speed_per_bpm_42d",
+            "hr_rest",
+            "hr_max",
+        ),
+        unit="ml/kg/min",
+        description="VDOT of the training runs: Daniels' oxygen cost of the speed their heart-rate line gives "
+        "at 75 % of the heart-rate reserve, / 0.75; NaN without a line",
+    ),
+    OnDemand(
+        "aerobic_projection_s",
+        aerobic_projection_s,
+        one=_aerobic_projection_s_one,
+        request=("race_distance_m",),
+        on_demand=("aerobic_vdot",),
+        unit="s",
+        description="Daniels equivalent time at the training runs' aerobic VDOT; NaN without one",
+    ),
+    OnDemand(
+        "aerobic_log_pace",
+        aerobic_log_pace,
+        one=_aerobic_log_pace_one,
+        request=("race_distance_m",),
+        on_demand=("aerobic_projection_s",),
+        unit="log s/m",
+    ),
+    OnDemand(
         "base_log_pace",
         base_log_pace,
         one=_base_log_pace_one,
         stored=("avg_pace_28d_s_per_km",),
-        on_demand=("vdot_log_pace", "riegel_log_pace"),
+        on_demand=("vdot_log_pace", "riegel_log_pace", "aerobic_log_pace"),
         unit="log s/m",
-        description="mean of the VDOT and Riegel log paces; else the 28-day training pace; else 5:00 min/km",
+        description="half the races' estimate (mean of the VDOT and Riegel log paces), half the training runs' "
+        "(aerobic_log_pace); either alone when the other is missing; else the 28-day training pace; "
+        "else 5:00 min/km",
     ),
     OnDemand(
         "fraction_done",

@@ -9,7 +9,10 @@ Incremental by design. For each athlete the run computes only days `start..run_d
 Both upstream tables are tracked, each by its own Delta version in this table's properties
 (`athlete_platform.source.<table>_version`): a silver run killed between its sessions and
 races commits, or a race corrected on its own, still reaches the features (issue 10, item 6).
-A table with either version missing is not trusted and is recomputed in full once.
+A table with either version missing is not trusted and is recomputed in full once; so is a
+table computed by an older definition of the features (`rolling.DEFINITION_VERSION`, recorded
+in `athlete_platform.feature_definition`): a feature added later is computed for every stored
+day instead of being null before the upgrade.
 The carried state (ATL, CTL, the two ACWR EWMAs, the last 27 daily loads) is read back
 from the feature rows of the 27 days before `start`, so no history is rescanned; the result
 equals a full recompute (tested). `--full-refresh` recomputes every athlete from scratch.
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFINITION_PROPERTY = "athlete_platform.feature_definition"
 SOURCE_VERSION_PROPERTY = tables.FEATURE_SOURCE_VERSION_PROPERTIES[tables.SESSIONS]
 RACES_VERSION_PROPERTY = tables.FEATURE_SOURCE_VERSION_PROPERTIES[tables.RACES]
 LOOKBACK_DAYS = 89  # vdot_best_90d looks back d-89..d; the 28-day windows fit inside
@@ -288,8 +292,13 @@ class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
         }
         properties = table_properties(spark, features_table)
         recorded = {prop: properties.get(prop) for prop in upstream}
-        # Without a recorded version of every source the stored rows cannot be trusted to be current.
-        full_refresh = bool(params.get("full_refresh")) or None in recorded.values()
+        # Without a recorded version of every source, or computed by an older definition, the
+        # stored rows cannot be trusted to be current.
+        outdated = properties.get(DEFINITION_PROPERTY) != rolling.DEFINITION_VERSION
+        if outdated and None not in recorded.values():
+            log.info("%s was computed by an older feature definition: recomputing every day", features_table)
+        full_refresh = bool(params.get("full_refresh")) or None in recorded.values() or outdated
+        recorded[DEFINITION_PROPERTY] = properties.get(DEFINITION_PROPERTY)
 
         def pinned(prop: str) -> DataFrame:
             table, day_column, version = upstream[prop]
@@ -348,8 +357,12 @@ class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
         if inputs.full_refresh or inputs.dirty_from is not None:
             # Silver changed (or no trusted state): an athlete may have lost its first sessions, or all.
             drop_stale_rows(spark, features_table, inputs.sessions, inputs.run_date)
-        read = {SOURCE_VERSION_PROPERTY: inputs.sessions_version, RACES_VERSION_PROPERTY: inputs.races_version}
-        moved = {prop: version for prop, version in read.items() if inputs.recorded_versions.get(prop) != str(version)}
+        read = {
+            SOURCE_VERSION_PROPERTY: str(inputs.sessions_version),
+            RACES_VERSION_PROPERTY: str(inputs.races_version),
+            DEFINITION_PROPERTY: rolling.DEFINITION_VERSION,
+        }
+        moved = {prop: version for prop, version in read.items() if inputs.recorded_versions.get(prop) != version}
         if moved and inputs.covers_all:  # one metadata-only commit, and none when no source moved
             assignments = ", ".join(f"'{prop}' = '{version}'" for prop, version in moved.items())
             spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ({assignments})")

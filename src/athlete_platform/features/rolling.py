@@ -39,10 +39,24 @@ _NOT_FEATURES = frozenset({"athlete_id", "computed_at", "_run_id"})
 #: Columns returned by :func:`athlete_daily_features`, in table order (``feature_date`` first).
 FEATURE_COLUMNS: list[str] = [c for c in ATHLETE_ROLLING_FEATURES.column_names if c not in _NOT_FEATURES]
 #: Feature columns returned as int32 (Spark INT); every other feature is float64 (NaN = null).
-INT_COLUMNS: tuple[str, ...] = ("sessions_7d", "sessions_28d", "days_since_last_session", "history_days")
+INT_COLUMNS: tuple[str, ...] = (
+    "sessions_7d",
+    "sessions_28d",
+    "days_since_last_session",
+    "history_days",
+    "runs_with_hr_42d",
+)
 
 #: Columns read from ``sessions`` / ``races`` / ``prior`` (others are ignored).
-SESSION_COLUMNS: tuple[str, ...] = ("session_date", "sport", "duration_s", "distance_m", "avg_hr", "session_load")
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_date",
+    "sport",
+    "duration_s",
+    "distance_m",
+    "avg_hr",
+    "session_load",
+    "is_race",
+)
 RACE_COLUMNS: tuple[str, ...] = ("race_date", "vdot")
 PRIOR_COLUMNS: tuple[str, ...] = (
     "feature_date",
@@ -54,9 +68,20 @@ PRIOR_COLUMNS: tuple[str, ...] = (
     "days_since_last_session",
 )
 
+#: Bumped whenever a feature is added or its formula changes: the pipeline then recomputes
+#: every stored day once (`features.pipeline`), so no row keeps an old definition.
+DEFINITION_VERSION = "2"  # 2: the heart-rate/speed line (issue 14)
+
 SHORT_WINDOW_DAYS = 7
 LONG_WINDOW_DAYS = 28
 VDOT_WINDOW_DAYS = 90
+#: The heart-rate/speed relation of training runs: six weeks, long enough for a stable line,
+#: short enough to follow fitness (the CTL time constant is 42 days too).
+HR_SPEED_WINDOW_DAYS = 42
+#: Fewer runs, or a narrower heart-rate spread, leave the slope undefined (a line through a
+#: cluster of easy runs says nothing about speed at another heart rate).
+HR_SPEED_MIN_RUNS = 5
+HR_SPEED_MIN_SD_BPM = 2.0
 #: Days of sessions and races before ``start_date`` the caller passes: day ``start - 89``
 #: is the oldest day any window of ``start_date`` reaches.
 LOOKBACK_DAYS: int = VDOT_WINDOW_DAYS - 1
@@ -104,6 +129,13 @@ def athlete_daily_features(
     * ``days_since_last_session``: from the sessions passed, else carried from ``prior``'s
       last row (the last session is older than ``start_date - 89``).
     * ``vdot_best_90d``: best race VDOT on ``d-89..d`` (a race on ``d`` counts); NaN if none.
+    * ``runs_with_hr_42d``, ``run_hr_mean_42d``, ``run_log_speed_mean_42d``,
+      ``run_log_speed_per_bpm_42d``: the least-squares line of log speed (m/s) on avg_hr over the
+      training runs of ``d-41..d`` (sport run, distance and duration > 0, heart rate recorded,
+      not a race; each run one point). Means are NaN without such a run; the slope is NaN with
+      fewer than 5 runs or a heart-rate standard deviation under 2 bpm. The line gives the
+      athlete's speed at any heart rate (`on_demand.aerobic_vdot` reads it at 75 % of the
+      heart-rate reserve).
 
     The load states resume from ``prior`` as stored (its ``daily_load``, ``atl``, ``ctl``
     and EWMA columns), not from the sessions before ``start_date``: a session that arrives
@@ -143,6 +175,7 @@ def athlete_daily_features(
         "days_since_last_session": _days_since_last_session(daily["count"], grid, first, carried_days_since),
         "vdot_best_90d": _best_vdot(races, grid, first),
         "history_days": grid.output_day_numbers() - first,
+        **_hr_speed_features(daily),
     }
     return _frame(columns)
 
@@ -286,6 +319,11 @@ def _daily_session_totals(sessions: pd.DataFrame, grid: _DayGrid, first: int) ->
     avg_hr = _floats(sessions, "avg_hr", order)
     is_run = sessions["sport"].eq("run").to_numpy(dtype=bool, na_value=False)[order] & (distance_m > 0)
     has_hr = np.isfinite(avg_hr)
+    is_race = sessions["is_race"].to_numpy(dtype=bool, na_value=False)[order]
+    line_point = is_run & has_hr & (duration_s > 0) & ~is_race
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_speed = np.where(line_point, np.log(distance_m / duration_s), 0.0)
+    hr = np.where(line_point, avg_hr, 0.0)
 
     def per_day(weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(idx, weights=weights, minlength=grid.size).astype(np.float64)
@@ -302,6 +340,11 @@ def _daily_session_totals(sessions: pd.DataFrame, grid: _DayGrid, first: int) ->
         "run_distance_m": per_day(np.where(is_run, distance_m, 0.0)),
         "hr_weight_s": per_day(np.where(has_hr, duration_s, 0.0)),
         "hr_weighted_bpm_s": per_day(np.where(has_hr, avg_hr * duration_s, 0.0)),
+        "line_runs": per_day(line_point.astype(np.float64)),
+        "line_hr": per_day(hr),
+        "line_log_speed": per_day(log_speed),
+        "line_hr_squared": per_day(hr * hr),
+        "line_hr_log_speed": per_day(hr * log_speed),
     }
 
 
@@ -335,6 +378,28 @@ def _volume_features(daily: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "longest_session_28d_m": np.where(count_28d > 0, longest, np.nan),
         "avg_pace_28d_s_per_km": pace,
         "avg_hr_28d": avg_hr,
+    }
+
+
+def _hr_speed_features(daily: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The least-squares line of log speed on heart rate over each 42-day window (sums of the
+    window's per-day sums, each window on its own)."""
+    n, hr, speed, hr2, hr_speed = (
+        _windows(daily[k], HR_SPEED_WINDOW_DAYS).sum(axis=1)
+        for k in ("line_runs", "line_hr", "line_log_speed", "line_hr_squared", "line_hr_log_speed")
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hr_mean = np.where(n > 0, hr / n, np.nan)
+        speed_mean = np.where(n > 0, speed / n, np.nan)
+        sxx = hr2 - hr * hr_mean  # n * variance of the heart rates
+        sxy = hr_speed - hr * speed_mean
+        spread_ok = (n >= HR_SPEED_MIN_RUNS) & (sxx >= n * HR_SPEED_MIN_SD_BPM**2)
+        slope = np.where(spread_ok, sxy / sxx, np.nan)
+    return {
+        "runs_with_hr_42d": n,
+        "run_hr_mean_42d": hr_mean,
+        "run_log_speed_mean_42d": speed_mean,
+        "run_log_speed_per_bpm_42d": slope,
     }
 
 

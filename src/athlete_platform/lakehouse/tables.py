@@ -349,6 +349,16 @@ ATHLETE_ROLLING_FEATURES = Table(
         _c("history_days", "INT", "Days since the athlete's first session (0 on that day)"),
         _c("computed_at", "TIMESTAMP", "When the row was computed (UTC)"),
         *_LINEAGE,
+        # Added by schema evolution (ALTER TABLE ADD COLUMNS appends): the heart-rate/speed line.
+        _c("runs_with_hr_42d", "INT", "Training runs with heart rate over d-41..d (races excluded)"),
+        _c("run_hr_mean_42d", "DOUBLE", "Mean avg_hr of those runs, bpm"),
+        _c("run_log_speed_mean_42d", "DOUBLE", "Mean ln(speed in m/s) of those runs"),
+        _c(
+            "run_log_speed_per_bpm_42d",
+            "DOUBLE",
+            "Least-squares slope of ln(speed in m/s) on avg_hr, per bpm; "
+            "null under 5 runs or a heart-rate SD under 2 bpm",
+        ),
     ),
     properties=CDF,
 )
