@@ -174,6 +174,8 @@ def test_monitoring_writes_a_row_per_week_and_a_shifted_cohort_raises_its_flag(
     assert first.feature_rows > 0 and first.prediction_rows > 0 and len(first.feature_psi) > 10
     assert first.training_mape == pytest.approx(first_training.metrics["model_mape"])
     assert result.decision.startswith(f"{first_training.model_name} v{first_training.version}")
+    # The week is part of the population the version was trained and promoted on: no drift.
+    assert not first.drifted_features and "feature_drift" not in first.flags, first.feature_psi
 
     module_lake.run("monitor", run_date, "mon-2", settings=settings)
     last = spark.sql(f"DESCRIBE HISTORY {monitoring} LIMIT 1").first()
@@ -186,13 +188,8 @@ def test_monitoring_writes_a_row_per_week_and_a_shifted_cohort_raises_its_flag(
         shifted = module_lake.run("monitor", run_date, "mon-3", settings=settings)
     finally:
         spark.sql(f"RESTORE TABLE {athletes} TO VERSION AS OF {before}")
-    # The 40-athlete lake's last week already differs from its training races (a small cohort,
-    # early races at low load), so the shift is judged against that baseline, not against zero.
-    baseline, moved = (
-        next(p["psi"] for p in psis if p["input"] == "weight_kg")
-        for psis in (first.feature_psi, shifted.row["feature_psi"])
-    )
-    assert moved > max(1.0, 3 * baseline), (baseline, moved)
+    moved = next(p["psi"] for p in shifted.row["feature_psi"] if p["input"] == "weight_kg")
+    assert moved > 1.0, shifted.row["feature_psi"]
     assert "weight_kg" in shifted.row["drifted_features"] and "feature_drift" in shifted.row["flags"]
     assert retrain_recommended(run_date.isoformat(), settings) is True
     module_lake.run("monitor", run_date, "mon-4", settings=settings)  # back to the trained-on cohort

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from athlete_platform.domain.distances import RACE_DISTANCES_M
 from athlete_platform.errors import PlatformError
 from athlete_platform.features import model_inputs as mi
+from athlete_platform.features.scoring_frame import scoring_rows
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.models import (
@@ -158,35 +158,6 @@ def score_batches(
                 "predicted_finish_time_p90_s": p90,
             }
         )
-
-
-def scoring_rows(features: DataFrame, races: DataFrame, athletes: DataFrame) -> DataFrame:
-    """Pure transform: feature rows x standard distances + profile + latest race so far."""
-    from pyspark.sql import functions as F
-
-    distances = features.sparkSession.createDataFrame([(d,) for d in RACE_DISTANCES_M], "distance_m double")
-    days = features.select("athlete_id", "feature_date")
-    previous = (
-        days.join(races.select("athlete_id", "race_date", "session_id", "distance_m", "finish_time_s"), "athlete_id")
-        .where(F.col("race_date") <= F.col("feature_date"))
-        .groupBy("athlete_id", "feature_date")
-        .agg(F.max(F.struct("race_date", "session_id", "distance_m", "finish_time_s")).alias("prev"))
-        .select(
-            "athlete_id",
-            "feature_date",
-            F.col("prev.race_date").alias("prev_race_date"),
-            F.col("prev.distance_m").alias("prev_distance_m"),
-            F.col("prev.finish_time_s").alias("prev_finish_time_s"),
-        )
-    )
-    return (
-        features.join(previous, ["athlete_id", "feature_date"], "left")
-        .join(athletes.select(*mi.PROFILE_COLUMNS), "athlete_id")
-        .crossJoin(distances)
-        .withColumn("as_of_date", F.col("feature_date"))
-        # The prediction is for a race the day after the features' day.
-        .withColumn("event_date", F.date_add("feature_date", 1))
-    )
 
 
 def score(spark: SparkSession, rows: DataFrame, model: ChampionModel, load_counter=None) -> DataFrame:

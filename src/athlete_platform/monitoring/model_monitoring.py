@@ -2,9 +2,10 @@
 drifted from the training set, and how accurate the version's predictions turned out.
 
 - **Input drift:** PSI (`monitoring.drift`) of each stored model input (`training.reference.
-  DRIFT_INPUTS`) of the window's feature rows against the training races' values.
+  DRIFT_INPUTS`) of the window's feature rows against the version's reference population:
+  every athlete's state on the 28 days up to its training run date (`training.reference`).
 - **Prediction drift:** PSI of the predicted pace of the window's predictions against the
-  model's predictions for the training athletes at the same standard distances.
+  model's predictions for that reference population at the same standard distances.
 - **Realised accuracy:** each race run in the window at a standard distance is matched with this
   version's latest prediction for that athlete and distance made in the `LOOKBACK_DAYS` before
   it (as_of_date < race day: the prediction existed before the race); MAPE and P10-P90 coverage.

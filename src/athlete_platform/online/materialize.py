@@ -62,7 +62,7 @@ RACES_VERSION = "silver_races_version"
 def latest_race_on_or_before(days: DataFrame, races: DataFrame) -> DataFrame:
     """Pure transform: per (athlete_id, feature_date) of `days`, the latest race with
     `race_date <= feature_date` (ties on the day: the greatest session_id), as batch scoring
-    takes it (`inference.batch.scoring_rows`; a unit test holds both to the same answer)."""
+    takes it (`features.scoring_frame.scoring_rows`; a unit test holds both to the same answer)."""
     from pyspark.sql import functions as F
 
     return (

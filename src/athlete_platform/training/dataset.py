@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+from athlete_platform.domain.distances import RACE_DISTANCES_M
 from athlete_platform.features import model_inputs as mi
 from athlete_platform.features.feature_view import FeatureView
 from athlete_platform.lakehouse import tables
@@ -92,3 +93,26 @@ def training_rows(spark: SparkSession, names: TableNames, run_date: date) -> tup
     rows = view.get_training_data(labels, event_date_col="race_date").withColumn("event_date", F.col("race_date"))
     frame = rows.toPandas().sort_values(["race_date", "athlete_id", "session_id"], kind="stable")
     return frame.reset_index(drop=True), versions
+
+
+#: Days of athlete states, ending on the training run date, that make the monitoring reference.
+REFERENCE_DAYS = 28
+
+
+def reference_states(spark: SparkSession, names: TableNames, run_date: date, versions: dict[str, int]) -> pd.DataFrame:
+    """Every athlete's state on each of the `REFERENCE_DAYS` days up to `run_date`, as batch
+    scoring frames it (one row per athlete-day, for a race the next day at 5 km): the population
+    the model is promoted to score, which monitoring compares later scoring windows against.
+    Read at the Delta versions training read (`versions`), the profile as batch scoring reads it."""
+    from datetime import timedelta
+
+    from pyspark.sql import functions as F
+
+    from athlete_platform.features.scoring_frame import scoring_rows
+
+    view = FeatureView(spark, names, version=versions["features"])
+    features = view.get_batch_data(run_date - timedelta(days=REFERENCE_DAYS - 1), run_date)
+    races = spark.read.option("versionAsOf", versions["races"]).table(names(tables.RACES))
+    rows = scoring_rows(features, races, spark.table(names(tables.ATHLETES)))
+    frame = rows.where(F.col("distance_m") == F.lit(RACE_DISTANCES_M[0])).toPandas()
+    return frame.sort_values(["feature_date", "athlete_id"], kind="stable").reset_index(drop=True)

@@ -269,6 +269,8 @@ class TrainingInputs:
     run_date: date
     noise_floor_mape: float | None
     params_override: dict
+    #: The monitoring reference population (`dataset.reference_states`); None: the training races.
+    reference_states: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -319,11 +321,12 @@ class TrainingStep(Step[TrainingInputs, TrainedModel, TrainingResult]):
     """silver.races + feature view -> XGBoost time estimator -> MLflow registry + promotion gate."""
 
     def extract(self, ctx: StepContext, params: Mapping[str, Any]) -> TrainingInputs:
-        from athlete_platform.training.dataset import training_rows
+        from athlete_platform.training.dataset import reference_states, training_rows
 
         frame, versions = training_rows(ctx.spark, ctx.names, ctx.run_date)
         floor = noise_floor_mape(ctx.settings.landing_path)
-        return TrainingInputs(frame, versions, ctx.run_date, floor, dict(params.get("xgb_params") or {}))
+        states = reference_states(ctx.spark, ctx.names, ctx.run_date, versions)
+        return TrainingInputs(frame, versions, ctx.run_date, floor, dict(params.get("xgb_params") or {}), states)
 
     def transform(self, inputs: TrainingInputs) -> TrainedModel:
         return fit_and_evaluate(inputs)
@@ -407,7 +410,8 @@ def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult
         card = write_model_card(ctx, model_name, version, trained)
         mlflow.log_artifact(str(card), artifact_path="model_card")
         with tempfile.TemporaryDirectory(prefix="athlete-platform-reference-") as folder:
-            written = reference.write(Path(folder), model, split.train)
+            states = trained.inputs.reference_states
+            written = reference.write(Path(folder), model, split.train if states is None or states.empty else states)
             mlflow.log_artifacts(str(written), artifact_path=reference.ARTIFACT_PATH)
         client = MlflowClient()
         client.set_registered_model_alias(model_name, CHALLENGER, version)

@@ -1,13 +1,18 @@
-"""The training set's reference profile that monitoring compares a scoring window against
-(issue 14), pure pandas: written by training as artifacts of the version's MLflow run.
+"""The reference population that monitoring compares a scoring window against (issue 14), pure
+pandas: written by training as artifacts of the version's MLflow run.
 
-- `inputs.parquet`: the stored inputs of every training race (`DRIFT_INPUTS`: the feature
-  store's load state and the profile, as of the day before the race). Only these are compared:
-  the request-derived inputs (distance, the baselines' projections) describe the race asked
-  about, not the athlete, and differ between races and the standard distances by design.
-- `predictions.parquet`: the model's predicted pace for each training race's athlete state at
-  each standard distance, so a window's predictions (which are for those distances) have a
-  like-for-like reference.
+The reference is every athlete's state on each of the 28 days up to the training run date
+(`training.dataset.reference_states`, framed as batch scoring frames it): the population the
+version was validated and promoted to score, so a later week differs from it only if the
+athletes changed. (The training races' states were the reference before: race days are
+tapered, rested days, so an ordinary week of the same athletes already "drifted" from them on
+six inputs.)
+
+- `inputs.parquet`: the stored inputs of each reference state (`DRIFT_INPUTS`: the feature
+  store's load state and the profile). Only these are compared: the request-derived inputs
+  (distance, the baselines' projections) describe the race asked about, not the athlete.
+- `predictions.parquet`: the model's predicted pace for each reference state at each standard
+  distance, like for like with a window's predictions (which are for those distances).
 """
 
 from __future__ import annotations
@@ -33,12 +38,12 @@ PREDICTIONS_FILE = "predictions.parquet"
 
 
 def reference_inputs(train: pd.DataFrame) -> pd.DataFrame:
-    """The drift inputs of each training race, as floats."""
+    """The drift inputs of each reference row, as floats."""
     return pd.DataFrame({c: pd.to_numeric(train[c], errors="coerce").astype(float) for c in DRIFT_INPUTS})
 
 
 def reference_predictions(model, train: pd.DataFrame) -> pd.DataFrame:
-    """Predicted pace, s/km, of each training row's athlete state at each standard distance."""
+    """Predicted pace, s/km, of each reference state at each standard distance."""
     parts = []
     for distance in RACE_DISTANCES_M:
         inputs = mi.model_inputs(train.assign(distance_m=distance))
