@@ -67,7 +67,7 @@ def generated_races(seed: int, athletes: int = 1500, races_each: int = 10) -> pd
 @pytest.fixture(scope="module")
 def trained():
     frame = generated_races(seed=7)
-    inputs = TrainingInputs(frame, {}, date(2024, 12, 31), None, {})
+    inputs = TrainingInputs(frame, {}, date(2024, 12, 31), None, {}, tune=False)  # intervals, not tuning
     return fit_and_evaluate(inputs)
 
 

@@ -8,6 +8,10 @@ The model and both baselines (Riegel from the athlete's previous race, Daniels V
 `vdot_best_90d`) are scored on the same test rows: those where both baselines exist. The
 noise floor the generator injected (expected MAPE of the race noise alone) is logged too.
 
+Hyper-parameters: unless given (`xgb_params`), a few candidates are scored by time-series
+cross-validation on the training races only (`training.tuning`, expanding folds of
+`training.cv`); the lowest mean fold MAPE wins and each trial is an MLflow child run.
+
 Gate: the new version gets alias `challenger`; it becomes `champion` only if its held-out
 MAPE beats the current champion's (scored on the same rows now) and both baselines'.
 
@@ -48,7 +52,7 @@ from athlete_platform.features import on_demand
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION, configure_mlflow, resolve_alias
 from athlete_platform.lakehouse.step import Step, StepContext
-from athlete_platform.training import intervals, model_card, reference
+from athlete_platform.training import intervals, model_card, reference, tuning
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +275,8 @@ class TrainingInputs:
     params_override: dict
     #: The monitoring reference population (`dataset.reference_states`); None: the training races.
     reference_states: pd.DataFrame | None = None
+    #: Search the hyper-parameters by time-series CV (`training.tuning`) unless params are given.
+    tune: bool = True
 
 
 @dataclass(frozen=True)
@@ -284,6 +290,7 @@ class TrainedModel:
     inputs: TrainingInputs
     offsets: dict[str, intervals.Offsets] | None  # P10/P90 offsets on the log-pace residual
     evaluation: pd.DataFrame  # held-out races for the model card
+    trials: tuple[tuning.Trial, ...] = ()  # the hyper-parameter search, when it ran
 
 
 def fit_and_evaluate(inputs: TrainingInputs) -> TrainedModel:
@@ -299,7 +306,12 @@ def fit_and_evaluate(inputs: TrainingInputs) -> TrainedModel:
             f"Not enough race results up to {inputs.run_date} to train: {len(frame)} labelled races "
             f"(need {MIN_TRAIN_ROWS}+ for training plus a held-out set). Ingest more data or pick a later run date."
         )
-    params = {**XGB_PARAMS, **inputs.params_override}
+    trials: tuple[tuning.Trial, ...] = ()
+    overrides = dict(inputs.params_override)
+    if inputs.tune and not overrides:  # parameters given explicitly are used as given
+        trials = tuple(tuning.search(split.train, XGB_PARAMS, tuning.CANDIDATES))
+        overrides = dict(tuning.best(trials).overrides)
+    params = {**XGB_PARAMS, **overrides}
     offsets = calibrate_intervals(params, split.train)
     x_train = mi.model_inputs(split.train)
     y_train = mi.training_target(split.train["finish_time_s"], split.train["distance_m"], x_train)
@@ -314,7 +326,7 @@ def fit_and_evaluate(inputs: TrainingInputs) -> TrainedModel:
     if inputs.noise_floor_mape is not None:
         metrics["noise_floor_mape"] = inputs.noise_floor_mape
     evaluation = evaluation_frame(split.test, predicted, p10, p90)
-    return TrainedModel(model, params, split, x_train, metrics, common, inputs, offsets, evaluation)
+    return TrainedModel(model, params, split, x_train, metrics, common, inputs, offsets, evaluation, trials)
 
 
 class TrainingStep(Step[TrainingInputs, TrainedModel, TrainingResult]):
@@ -360,6 +372,24 @@ def write_model_card(ctx: StepContext, model_name: str, version: str, trained: T
     return path
 
 
+def log_trials(trials: tuple[tuning.Trial, ...]) -> None:
+    """Each hyper-parameter trial as a child run of the active run; the choice on the parent."""
+    import mlflow
+
+    if not trials:
+        return
+    chosen = tuning.best(trials)
+    for trial in trials:
+        with mlflow.start_run(run_name=f"cv trial {trial.number}", nested=True):
+            mlflow.log_params({"overrides": json.dumps(dict(trial.overrides), sort_keys=True), **trial.overrides})
+            mlflow.log_metrics(
+                {"cv_mape": trial.mape, **{f"cv_mape_fold_{k}": m for k, m in enumerate(trial.fold_mape)}}
+            )
+            mlflow.set_tag("selected", str(trial is chosen).lower())
+    mlflow.log_metric("cv_mape", chosen.mape)
+    mlflow.log_param("cv_selected_trial", chosen.number)
+
+
 def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult:
     """Log the run to MLflow, register the version as challenger, promote it if it beats every bar."""
     import mlflow
@@ -395,6 +425,7 @@ def register_and_gate(ctx: StepContext, trained: TrainedModel) -> TrainingResult
                 **{f"delta_version.{table}": str(v) for table, v in trained.inputs.versions.items()},
             }
         )
+        log_trials(trained.trials)
         train_data = mlflow.data.from_pandas(split.train.assign(**x_train), name="time_estimator_train")
         mlflow.log_input(train_data, context="training")
         mlflow.log_input(mlflow.data.from_pandas(split.test, name="time_estimator_test"), context="test")
