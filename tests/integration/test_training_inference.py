@@ -25,7 +25,7 @@ from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.delta import current_version
 from athlete_platform.lakehouse.models import CHALLENGER, CHAMPION
 from athlete_platform.lakehouse.tables import ATHLETE_PREDICTIONS, FEATURE_PIPELINE_TABLES
-from athlete_platform.training import intervals, model_card
+from athlete_platform.training import intervals, model_card, tuning
 from tests import airflow_services as af
 from tests.conftest import free_port, generate_sample
 from tests.own_lake import own_names, own_settings  # noqa: F401  (the module's own lakehouse)
@@ -83,6 +83,14 @@ def test_run_records_params_metrics_lineage_and_signature(first_training):
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"time_estimator_train", "time_estimator_test"}
     info = mlflow.models.get_model_info(f"models:/{first_training.model_name}@{CHAMPION}")
     assert info.signature is not None and info.saved_input_example_info is not None
+    # The hyper-parameter search: one child run per candidate, the chosen one tagged and used.
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first_training.run_id}'"
+    )
+    assert len(children) == len(tuning.CANDIDATES)
+    chosen = [c for c in children if c.data.tags["selected"] == "true"]
+    assert len(chosen) == 1 and chosen[0].info.run_name == f"cv trial {run.data.params['cv_selected_trial']}"
+    assert run.data.metrics["cv_mape"] == min(c.data.metrics["cv_mape"] for c in children)
 
 
 def test_each_version_carries_its_interval_and_model_card(lake, first_training):
