@@ -20,19 +20,6 @@ from athlete_platform.config import Settings, load_settings
 HOME = Path(__file__).resolve().parents[1]
 
 
-#: JVM flags for every Spark driver the suite starts: its shared sessions and each job it
-#: spark-submits (directly, through the CLI or through Airflow), via `SPARK_SUBMIT_OPTS`, which
-#: Spark's launcher adds to the driver's java command. The suite is CPU-bound on 2 cores (vmstat:
-#: ~1 % idle) and its JVMs are short-lived on small data, where C2 compilation and the parallel
-#: GC's threads cost more CPU than they return: C1 only and the serial GC took a cold no-op
-#: ingest + silver from 34 s to 24 s. A user's jobs keep the JVM's defaults.
-TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTIONS)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
