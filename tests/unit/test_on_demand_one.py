@@ -161,6 +161,20 @@ def test_one_day_count_equals_calendar_days_for_each_kind_of_date_on_its_own():
     assert bits_equal(one, many)[0]
 
 
+def test_a_long_column_of_repeated_dates_converts_as_each_value_would_on_its_own():
+    """Long object columns are converted once per distinct value (`calendar_days`' fast path for
+    Arrow's date objects): every kind of date, mixed and repeated, must still read as it would
+    alone, missing values as NaT."""
+    rng = np.random.default_rng(5)
+    distinct = [v for v in days(rng, 60)] + [None, np.nan, pd.NaT]
+    column = np.array([distinct[i] for i in rng.integers(0, len(distinct), 3000)], dtype=object)
+    alone = np.array([arrays.calendar_days(np.array([v], dtype=object))[0] for v in column])
+    converted = arrays.calendar_days(column)
+    assert len(pd.unique(column)) * 2 < column.size  # the distinct-value path is the one taken
+    assert converted.dtype == np.dtype("datetime64[D]")
+    assert np.array_equal(converted, alone, equal_nan=True)
+
+
 def test_unusual_values_are_read_by_the_array_code_itself():
     # numbers: numpy scalars, bools, strings, Decimal, ints beyond int64 -> as_numbers
     for value in [np.float32(0.1), np.int64(7), True, "3.5", " 12 ", decimal.Decimal("0.1"), 2**70, -(2**63), 2**63]:

@@ -49,6 +49,10 @@ def as_numbers(values: Any) -> np.ndarray | float:
     return maybe_scalar(np.asarray(values, dtype=np.float64))
 
 
+# Object arrays longer than this are converted per distinct value (see calendar_days).
+_FACTORIZE_FROM = 256
+
+
 def calendar_days(values: Any) -> np.ndarray:
     """Calendar days (``datetime64[D]``, NaT where missing) of dates, datetimes or ISO strings.
 
@@ -62,6 +66,14 @@ def calendar_days(values: Any) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[D]")
+    if arr.dtype == object and arr.ndim == 1 and arr.size > _FACTORIZE_FROM:
+        # Python date objects (as Arrow hands DateType columns to pandas) convert one by one at
+        # ~2 µs each; a column repeats few days (birth dates, race dates, the run date), so
+        # convert each distinct value once and spread them back (about 10x faster on scoring rows).
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        if len(uniques) * 2 < arr.size:
+            days = np.append(calendar_days(np.asarray(uniques, dtype=object)), np.datetime64("NaT", "D"))
+            return days[codes]  # code -1 (missing) picks the NaT appended last
     try:
         # Fast path for dates, naive datetimes, None and ISO dates. numpy warns on (deprecated)
         # offsets in strings and raises on aware datetimes: those go one by one below.
