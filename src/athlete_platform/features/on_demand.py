@@ -154,8 +154,19 @@ def days_to_race(race_date: Any, ts: Any) -> np.ndarray | float:
     return _days_between(race_date, ts)
 
 
+def _daniels_projection_s(vdot: Any, race_distance_m: Any) -> np.ndarray | float:
+    """Daniels' finish time at a VDOT (the races' or the training runs') for the distance."""
+    return _out(physiology.daniels_time_s(_arr(vdot), _arr(race_distance_m)))
+
+
+def _log_pace(projection_s: Any, race_distance_m: Any) -> np.ndarray | float:
+    """ln(projected finish time / distance): a baseline's log pace in s/m."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.log(np.asarray(projection_s, float) / _arr(race_distance_m)))
+
+
 def vdot_projection_s(race_distance_m: Any, vdot_best_90d: Any) -> np.ndarray | float:
-    return _out(physiology.daniels_time_s(_arr(vdot_best_90d), _arr(race_distance_m)))
+    return _daniels_projection_s(vdot_best_90d, race_distance_m)
 
 
 def riegel_projection_s(race_distance_m: Any, prev_finish_time_s: Any, prev_distance_m: Any) -> np.ndarray | float:
@@ -163,13 +174,11 @@ def riegel_projection_s(race_distance_m: Any, prev_finish_time_s: Any, prev_dist
 
 
 def vdot_log_pace(race_distance_m: Any, vdot_projection_s: Any) -> np.ndarray | float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.log(np.asarray(vdot_projection_s, float) / _arr(race_distance_m)))
+    return _log_pace(vdot_projection_s, race_distance_m)
 
 
 def riegel_log_pace(race_distance_m: Any, riegel_projection_s: Any) -> np.ndarray | float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.log(np.asarray(riegel_projection_s, float) / _arr(race_distance_m)))
+    return _log_pace(riegel_projection_s, race_distance_m)
 
 
 def aerobic_vdot(
@@ -191,12 +200,11 @@ def aerobic_vdot(
 
 
 def aerobic_projection_s(race_distance_m: Any, aerobic_vdot: Any) -> np.ndarray | float:
-    return _out(physiology.daniels_time_s(np.asarray(aerobic_vdot, float), _arr(race_distance_m)))
+    return _daniels_projection_s(aerobic_vdot, race_distance_m)
 
 
 def aerobic_log_pace(race_distance_m: Any, aerobic_projection_s: Any) -> np.ndarray | float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _out(np.log(np.asarray(aerobic_projection_s, float) / _arr(race_distance_m)))
+    return _log_pace(aerobic_projection_s, race_distance_m)
 
 
 #: Weight of the training runs' estimate (`aerobic_log_pace`) in `base_log_pace` when race
@@ -353,12 +361,16 @@ def _riegel_projection_s_one(race_distance_m: Any, prev_finish_time_s: Any, prev
     )
 
 
+def _log_pace_one(projection_s: Any, race_distance_m: Any) -> float:
+    return _log_one(_divide_one(one_number(projection_s), one_number(race_distance_m)))
+
+
 def _vdot_log_pace_one(race_distance_m: Any, vdot_projection_s: Any) -> float:
-    return _log_one(_divide_one(one_number(vdot_projection_s), one_number(race_distance_m)))
+    return _log_pace_one(vdot_projection_s, race_distance_m)
 
 
 def _riegel_log_pace_one(race_distance_m: Any, riegel_projection_s: Any) -> float:
-    return _log_one(_divide_one(one_number(riegel_projection_s), one_number(race_distance_m)))
+    return _log_pace_one(riegel_projection_s, race_distance_m)
 
 
 def _aerobic_vdot_one(
@@ -382,7 +394,7 @@ def _aerobic_projection_s_one(race_distance_m: Any, aerobic_vdot: Any) -> float:
 
 
 def _aerobic_log_pace_one(race_distance_m: Any, aerobic_projection_s: Any) -> float:
-    return _log_one(_divide_one(one_number(aerobic_projection_s), one_number(race_distance_m)))
+    return _log_pace_one(aerobic_projection_s, race_distance_m)
 
 
 def _base_log_pace_one(
