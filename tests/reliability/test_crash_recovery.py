@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,26 +193,37 @@ def train_a_champion(lake, run_date: date) -> None:
         MlflowClient().set_registered_model_alias(trained.model_name, CHAMPION, trained.version)
 
 
-def sweep_step(spark, lake: object, step: str, sweep: bool) -> None:
-    run_date = lake.settings.sample_data.last_date
-    # The step's inputs: every earlier step, uninterrupted, in process.
-    order = TABLE_STEPS
-    for earlier in order[: order.index(step)]:
+def run_inputs_of(lake, step: str, run_date: date) -> None:
+    """Every step before `step`, uninterrupted, in process (and a champion before scoring)."""
+    for earlier in TABLE_STEPS[: TABLE_STEPS.index(step)]:
         if earlier == "predict":
             train_a_champion(lake, run_date)
         lake.run(earlier, run_date, "crash-setup")
     if step == "predict":
         train_a_champion(lake, run_date)
+
+
+def sweep_step(spark, lake: object, step: str, sweep: bool, history: bool = False) -> None:
+    """Kill `step` at many points; after each, a re-run must equal the uninterrupted run.
+
+    With `history`, silver has already run for the day before, so the step swept is an
+    incremental run (only the records newly due or landed are judged), not a first build."""
+    run_date = lake.settings.sample_data.last_date
+    run_inputs_of(lake, step, run_date)
+    if history:
+        lake.run(step, run_date - timedelta(days=1), "crash-history")
     crashes = Crashes(spark, lake.names, step, run_date)
     start = crashes.versions()
     commits_before = crashes.commit_files()
     began = time.monotonic()
-    crashes.run()
+    done = crashes.run()
     reference_s = time.monotonic() - began
+    if history:
+        assert "silver: incremental" in done.stderr, "the run swept was not incremental"
     reference_commits = crashes.commit_files() - commits_before
     reference = {t: snapshot(spark, t) for t in crashes.tables()}
 
-    name = f"kill -9 {step}" + (" (sweep)" if sweep else "")
+    name = f"kill -9 {step}" + (" with history" if history else "") + (" (sweep)" if sweep else "")
     with ledger.scenario(name) as entry:
         entry.runs = 1
         for point in kill_points(crashes, reference_s, reference_commits, sweep):
@@ -245,6 +256,13 @@ def test_a_killed_silver_run_reruns_to_the_uninterrupted_result(spark, small_lak
 @pytest.mark.parametrize("step", TABLE_STEPS)
 def test_kill_sweep_reruns_to_the_uninterrupted_result(spark, lake, step):
     sweep_step(spark, lake, step, sweep=True)
+
+
+@pytest.mark.reliability_slow
+def test_kill_sweep_of_an_incremental_silver_run_reruns_to_the_uninterrupted_result(spark, lake):
+    """Silver's incremental path (a day after the last run: its scope, the stored sessions around
+    it, the recorded bronze version) killed at every point converges like a first build does."""
+    sweep_step(spark, lake, "silver", sweep=True, history=True)
 
 
 def champion_loads(lake) -> bool | None:
@@ -288,18 +306,20 @@ def test_a_killed_training_never_leaves_a_half_registered_champion(spark, lake, 
 
 
 @pytest.mark.reliability_slow
-@pytest.mark.parametrize("step", ["silver", "features"])
+@pytest.mark.parametrize("step", TABLE_STEPS)
 def test_overlapping_runs_of_a_step_lose_and_duplicate_nothing(spark, lake, step):
     """Two processes start the same step for the same day at once: the concurrency rule lets
     one run and stops the other with one line (exit 3); the tables equal a single run's."""
     run_date = lake.settings.sample_data.last_date
-    order = TABLE_STEPS
-    for earlier in order[: order.index(step)]:
-        lake.run(earlier, run_date, "crash-setup")
+    run_inputs_of(lake, step, run_date)
     crashes = Crashes(spark, lake.names, step, run_date)
-    start = crashes.versions()
+    # From empty outputs, so the runs have real work to overlap on (a re-run for a day already
+    # done writes nothing): bronze re-reads every landed file, silver and features rebuild.
+    start = dict.fromkeys(crashes.tables())
+    crashes.restore(start)
     crashes.run()
     reference = {t: snapshot(spark, t) for t in crashes.tables()}
+    assert any(reference.values()), f"{step} wrote nothing: the overlap would test nothing"
     with ledger.scenario(f"overlapping {step} runs") as entry:
         crashes.restore(start)
         both = [subprocess.Popen(crashes.command(), stderr=subprocess.PIPE, text=True) for _ in range(2)]

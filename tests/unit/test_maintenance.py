@@ -1,16 +1,22 @@
-"""The maintenance step's retention plan (pure; the Spark side is in tests/integration/test_storage.py)."""
+"""The maintenance step's retention plan and what it skips (no JVM: tables written by delta-rs; the
+Spark side is in tests/integration/test_storage.py)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from athlete_platform.lakehouse.delta_rs import live_files
 from athlete_platform.lakehouse.maintenance import (
     DAY_MS,
     HOUR_MS,
     TableState,
     _interval_days,
+    local_folder,
+    nothing_to_compact,
     plan_table,
     retain_hours,
+    vacuum_candidates,
 )
 
 
@@ -52,3 +58,62 @@ def test_delta_interval_properties_are_read_in_days():
     assert _interval_days("interval 2 weeks", 7) == 14
     assert _interval_days("interval 36 hours", 7) == 1.5
     assert _interval_days("nonsense", 7) == 7
+
+
+def _delta_table(folder, partitioned: bool = False):
+    """A real Delta table written by delta-rs (no JVM): two appends, so two data files."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    for day in ("2024-01-01", "2024-01-02"):
+        data = pa.table({"day": [day], "value": [1.0]})
+        write_deltalake(str(folder), data, mode="append", partition_by=["day"] if partitioned else None)
+    return live_files(folder)
+
+
+def test_a_table_with_two_files_in_a_partition_has_something_to_compact(tmp_path):
+    live = _delta_table(tmp_path / "t")
+    assert len(live.paths) == 2 and live.files_per_partition == (2,)
+    assert not nothing_to_compact(live)
+    one_per_day = _delta_table(tmp_path / "p", partitioned=True)
+    assert sorted(one_per_day.files_per_partition) == [1, 1]
+    assert nothing_to_compact(one_per_day)
+    assert not nothing_to_compact(None)  # unknown: OPTIMIZE runs
+    assert live_files(tmp_path / "not-a-table") is None
+
+
+def test_vacuum_candidates_are_unreferenced_files_older_than_the_cutoff(tmp_path):
+    """Only what VACUUM could delete counts: a referenced file never does, an unreferenced one
+    (a replaced file, a crash's leftover) once it was last modified before the cutoff; a Hadoop
+    checksum file goes with its data file; the Delta log is never listed."""
+    import os
+
+    from deltalake import DeltaTable
+
+    folder = tmp_path / "t"
+    live = _delta_table(folder)
+    now_s = max(os.stat(p).st_mtime for p in live.paths)
+    for path in live.paths:  # checksum files of live files, as Hadoop's local file system writes them
+        crc = Path(path).with_name(f".{Path(path).name}.crc")
+        crc.write_bytes(b"")
+        os.utime(crc, (now_s - 2 * 3600, now_s - 2 * 3600))
+    assert vacuum_candidates(folder, live, cutoff_ms=int((now_s + 3600) * 1000)) == []
+
+    DeltaTable(str(folder)).optimize.compact()  # two files -> one; the two are tombstoned
+    compacted = live_files(folder)
+    assert len(compacted.paths) == 1 and not compacted.paths & live.paths
+    replaced = set(live.paths) | {str(Path(p).with_name(f".{Path(p).name}.crc")) for p in live.paths}
+    assert set(map(str, vacuum_candidates(folder, compacted, int((now_s + 3600) * 1000)))) == replaced
+    assert vacuum_candidates(folder, compacted, int((now_s - 3 * 3600) * 1000)) == []  # all younger than the cutoff
+
+    stray = folder / "part-00000-left-by-a-crash.parquet"
+    stray.write_bytes(b"x")
+    os.utime(stray, (now_s - 8 * 24 * 3600, now_s - 8 * 24 * 3600))
+    assert vacuum_candidates(folder, compacted, int((now_s - 3 * 3600) * 1000)) == [stray]
+
+
+def test_only_local_locations_are_listed():
+    assert local_folder("file:/data/warehouse/silver.db/sessions") == Path("/data/warehouse/silver.db/sessions")
+    assert local_folder("file:///data/a%20b/t") == Path("/data/a b/t")
+    assert local_folder("/data/t") == Path("/data/t")
+    assert local_folder("s3a://bucket/warehouse/t") is None

@@ -18,10 +18,13 @@ its own retries with jitter on top for a commit that still fails, then stops wit
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from athlete_platform.errors import ConcurrencyError, SetupError
 
@@ -121,3 +124,37 @@ def append(location: Path, data: pa.Table, what: str) -> int:
             log.warning("%s: commit conflict (%s), retry %d in %.2f s", what, exc, attempt + 1, pause)
             time.sleep(pause)
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class LiveFiles:
+    """The data files the current version of a local Delta table references, read from its log
+    by delta-rs (milliseconds, no JVM): their absolute paths, and per partition how many."""
+
+    paths: frozenset[str]
+    files_per_partition: tuple[int, ...]
+    deletion_vectors: bool  # the table may hold deletion vectors (their files are not in `paths`)
+
+
+def live_files(location: Path) -> LiveFiles | None:
+    """What the current version of the Delta table at `location` references; None when delta-rs
+    cannot tell (no table there, a protocol it does not read): callers then do the full work."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    try:
+        table = DeltaTable(str(location))
+        paths = frozenset(os.path.normpath(unquote(uri.removeprefix("file://"))) for uri in table.file_uris())
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pydict()
+        protocol = table.protocol()
+    except Exception as exc:  # noqa: BLE001 - any failure means "unknown", never a wrong answer
+        log.debug("delta-rs cannot read %s (%s)", location, exc)
+        return None
+    partition_columns = sorted(k for k in actions if k.startswith("partition."))
+    rows = zip(*(actions[c] for c in partition_columns), strict=True) if partition_columns else [()] * len(paths)
+    per_partition: dict[tuple, int] = {}
+    for values in rows:
+        per_partition[values] = per_partition.get(values, 0) + 1
+    readers = protocol.reader_features or []
+    vectors = "deletionVectors" in readers or any(k.startswith("deletionVector") for k in actions)
+    return LiveFiles(paths, tuple(per_partition.values()), vectors)

@@ -26,19 +26,35 @@ The cost of this rule: the feature table keeps every file removed since the olde
 version, not just the files of the referenced versions; re-scoring or pruning old predictions
 moves the horizon forward. VACUUM's own retention check is off for its calls here: the retention
 is computed, not typed by hand.
+
+Work that cannot change anything is skipped (`nothing_to_compact`, `vacuum_candidates`), decided
+from the table's Delta log read by delta-rs and its folder listed in Python (milliseconds, where
+each Spark command costs one to three seconds of planning and jobs even when it finds nothing):
+- VACUUM deletes only files the current version does not reference *and* last modified before
+  its retention cutoff. When the folder holds no such file, it is skipped: a new lakehouse (all
+  of `make run`'s tables) or a table only appended to. A crash's leftovers are such files, so
+  they still trigger it once old enough.
+- OPTIMIZE bin-packs the files of a partition (and purges deletion vectors); a table with at
+  most one file per partition and no deletion vectors has nothing for it.
+Skipping is never unsafe: it only keeps files a day longer. Tables not on the local file system,
+or whose log delta-rs cannot read, always get both commands.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.delta import current_version, table_properties
+from athlete_platform.lakehouse.delta_rs import LiveFiles, live_files
 from athlete_platform.lakehouse.step import Step, StepContext
 
 if TYPE_CHECKING:
@@ -69,6 +85,7 @@ class TableState:
     referenced: dict[int, int] = field(default_factory=dict)
     deleted_file_retention_days: float = DEFAULT_DELETED_FILE_RETENTION_DAYS
     log_retention_days: float = DEFAULT_LOG_RETENTION_DAYS
+    folder: Path | None = None  # the table's folder when it is on the local file system
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,7 @@ class TablePlan:
     referenced_horizon_ms: int | None
     oldest_referenced: int | None
     properties: dict[str, str]
+    folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +114,16 @@ class MaintenanceResult:
     tables: int
     files_compacted: int  # files OPTIMIZE replaced
     retention_hours: dict[str, int]  # per table, the retention VACUUM used (whole hours)
+    optimize_skipped: int = 0  # tables with nothing to compact (`nothing_to_compact`)
+    vacuum_skipped: int = 0  # tables with no file VACUUM could delete
 
     def __str__(self) -> str:
         longest = max(self.retention_hours.values(), default=0)
         return (
-            f"maintained {self.tables} tables: OPTIMIZE compacted {self.files_compacted} files, "
-            f"VACUUM retention {min(self.retention_hours.values(), default=0)}..{longest} h"
+            f"maintained {self.tables} tables: OPTIMIZE compacted {self.files_compacted} files "
+            f"({self.optimize_skipped} tables with nothing to compact skipped), "
+            f"VACUUM retention {min(self.retention_hours.values(), default=0)}..{longest} h "
+            f"({self.vacuum_skipped} tables with no file old enough to delete skipped)"
         )
 
 
@@ -133,7 +155,7 @@ def plan_table(state: TableState, now_ms: int, min_retention_hours: float, margi
         )
     if oldest is not None and needed_days > state.log_retention_days:
         properties["delta.logRetentionDuration"] = f"interval {math.ceil(needed_days) + RETENTION_HEADROOM_DAYS} days"
-    return TablePlan(state.name, min_hours, referenced_horizon, oldest, properties)
+    return TablePlan(state.name, min_hours, referenced_horizon, oldest, properties, state.folder)
 
 
 def maintenance_plan(inputs: MaintenanceInputs) -> list[TablePlan]:
@@ -179,6 +201,39 @@ def referenced_versions(spark: SparkSession, names: tables.TableNames) -> dict[s
     return referenced
 
 
+def local_folder(location: str) -> Path | None:
+    """The folder of a table location on the local file system (`file:` or a bare path), else None."""
+    parsed = urlparse(location)
+    return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else None
+
+
+def nothing_to_compact(live: LiveFiles | None) -> bool:
+    """Pure: OPTIMIZE can do nothing (at most one file per partition, no deletion vectors)."""
+    return live is not None and not live.deletion_vectors and max(live.files_per_partition, default=0) <= 1
+
+
+def vacuum_candidates(folder: Path, live: LiveFiles, cutoff_ms: int) -> list[Path]:
+    """Files under `folder` (its `_delta_log` aside) that VACUUM could delete at `cutoff_ms`:
+    not referenced by the current version and last modified before the cutoff. A Hadoop checksum
+    file (`.<name>.crc`) goes with the file it checks."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        if parent == str(folder):
+            dirs[:] = [d for d in dirs if d != "_delta_log"]
+        for name in files:
+            path = os.path.normpath(os.path.join(parent, name))
+            checked = os.path.join(parent, name[1:-4]) if name.startswith(".") and name.endswith(".crc") else path
+            if checked in live.paths:
+                continue
+            try:
+                modified_ms = os.stat(path, follow_symlinks=False).st_mtime * 1000
+            except OSError:
+                continue  # gone meanwhile
+            if modified_ms < cutoff_ms:
+                found.append(Path(path))
+    return found
+
+
 def _optimize(spark: SparkSession, table: str) -> int:
     row = spark.sql(f"OPTIMIZE {table}").first()
     metrics = row["metrics"] if row is not None else None
@@ -194,12 +249,16 @@ def retain_hours(now_ms: int, plan: TablePlan) -> int:
     return max(plan.min_hours, math.ceil((now_ms - plan.referenced_horizon_ms) / HOUR_MS))
 
 
-def _vacuum(spark: SparkSession, plan: TablePlan) -> int:
+def _vacuum(spark: SparkSession, plan: TablePlan) -> tuple[int, bool]:
     """VACUUM with the plan's retention, computed at the last moment (VACUUM counts back from its
-    own clock, a little later; the margin covers that)."""
-    hours = retain_hours(int(time.time() * 1000), plan)
+    own clock, a little later; the margin covers that). Skipped when no file could go: (hours, ran)."""
+    now_ms = int(time.time() * 1000)
+    hours = retain_hours(now_ms, plan)
+    live = live_files(plan.folder) if plan.folder is not None else None
+    if live is not None and not vacuum_candidates(plan.folder, live, now_ms - hours * HOUR_MS):
+        return hours, False
     spark.sql(f"VACUUM {plan.name} RETAIN {hours} HOURS")
-    return hours
+    return hours, True
 
 
 class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult]):
@@ -218,6 +277,7 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
             missing = referenced.get(name, set()) - set(times)
             if missing:  # no longer in the log: nothing left to protect for those
                 log.warning("%s: referenced versions %s are no longer in the Delta log", name, sorted(missing))
+            location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
             states.append(
                 TableState(
                     name,
@@ -227,6 +287,7 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
                         properties.get("delta.deletedFileRetentionDuration"), DEFAULT_DELETED_FILE_RETENTION_DAYS
                     ),
                     _interval_days(properties.get("delta.logRetentionDuration"), DEFAULT_LOG_RETENTION_DAYS),
+                    local_folder(location),
                 )
             )
         settings = ctx.settings.maintenance
@@ -239,7 +300,7 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
 
     def load(self, ctx: StepContext, outputs: list[TablePlan]) -> MaintenanceResult:
         spark = ctx.spark
-        compacted, retention = 0, {}
+        compacted, retention, optimize_skipped, vacuum_skipped = 0, {}, 0, 0
         saved = {key: spark.conf.get(key, None) for key in (RETENTION_CHECK, LISTING_PARALLELISM)}
         spark.conf.set(RETENTION_CHECK, "false")
         spark.conf.set(LISTING_PARALLELISM, str(max(1, spark.sparkContext.defaultParallelism)))
@@ -248,13 +309,18 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
                 if plan.properties:  # before VACUUM: the tombstones it must keep stay in the state
                     assignments = ", ".join(f"'{k}' = '{v}'" for k, v in plan.properties.items())
                     spark.sql(f"ALTER TABLE {plan.name} SET TBLPROPERTIES ({assignments})")
-                compacted += _optimize(spark, plan.name)
-                retention[plan.name] = _vacuum(spark, plan)
+                if plan.folder is not None and nothing_to_compact(live_files(plan.folder)):
+                    optimize_skipped += 1
+                else:
+                    compacted += _optimize(spark, plan.name)
+                retention[plan.name], vacuumed = _vacuum(spark, plan)
+                vacuum_skipped += not vacuumed
                 log.info(
-                    "%s: VACUUM retention %d h%s",
+                    "%s: VACUUM retention %d h%s%s",
                     plan.name,
                     retention[plan.name],
                     f" (keeps v{plan.oldest_referenced} and later)" if plan.oldest_referenced is not None else "",
+                    "" if vacuumed else ": skipped, no file old enough to delete",
                 )
         finally:
             for key, value in saved.items():
@@ -262,4 +328,4 @@ class MaintenanceStep(Step[MaintenanceInputs, list[TablePlan], MaintenanceResult
                     spark.conf.unset(key)
                 else:
                     spark.conf.set(key, value)
-        return MaintenanceResult(len(outputs), compacted, retention)
+        return MaintenanceResult(len(outputs), compacted, retention, optimize_skipped, vacuum_skipped)
