@@ -122,3 +122,36 @@ def test_a_create_killed_between_its_commit_and_the_catalog_entry_does_not_block
     spark.sql(f"INSERT INTO {names(probe)} VALUES (1)")
     assert spark.table(names(probe)).count() == 1
     spark.sql(f"DROP TABLE {names(probe)}")
+
+
+def test_a_new_table_is_created_with_its_check_constraints_in_one_commit(spark, names):
+    """The constraints are part of the CREATE (version 0, enforced from the first write); a table
+    from before a constraint gets it added; ensure_table again commits nothing."""
+    from athlete_platform.lakehouse.ddl import ensure_table
+    from athlete_platform.lakehouse.delta import current_version
+    from athlete_platform.lakehouse.tables import Column, Table
+
+    probe = Table(
+        "bronze",
+        "constraint_probe",
+        ("k",),
+        "probe",
+        (Column("k", "INT", "key"), Column("v", "STRING", "value")),
+        constraints={"k_positive": "k > 0", "v_known": "v IN ('a', 'b')"},
+    )
+    name = names(probe)
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    ensure_table(spark, names, probe)
+    assert current_version(spark, name) == 0
+    spark.sql(f"INSERT INTO {name} VALUES (1, 'a')")
+    for bad in ("(0, 'a')", "(2, 'c')"):
+        with pytest.raises(Exception, match="DELTA_VIOLATE_CONSTRAINT"):
+            spark.sql(f"INSERT INTO {name} VALUES {bad}")
+    ensure_table(spark, names, probe)
+    assert current_version(spark, name) == 1  # the one INSERT
+
+    spark.sql(f"ALTER TABLE {name} DROP CONSTRAINT v_known")
+    ensure_table(spark, names, probe)  # an older table: the missing constraint is added
+    with pytest.raises(Exception, match="DELTA_VIOLATE_CONSTRAINT"):
+        spark.sql(f"INSERT INTO {name} VALUES (3, 'c')")
+    spark.sql(f"DROP TABLE {name}")
