@@ -155,3 +155,28 @@ def test_a_new_table_is_created_with_its_check_constraints_in_one_commit(spark, 
     with pytest.raises(Exception, match="DELTA_VIOLATE_CONSTRAINT"):
         spark.sql(f"INSERT INTO {name} VALUES (3, 'c')")
     spark.sql(f"DROP TABLE {name}")
+
+
+def test_merge_upsert_inserts_into_an_empty_table_then_writes_only_what_changed(spark, names):
+    """The first merge into an empty table is one insert-only commit; a re-run commits nothing;
+    then only a changed row and a vanished key are written (delete_missing)."""
+    from athlete_platform.lakehouse.delta import current_version
+    from athlete_platform.lakehouse.writes import MergeChanges, is_empty, merge_upsert
+
+    name = names.schema("gold") + ".merge_probe"
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    spark.sql(f"CREATE TABLE {name} (k INT, v STRING, _run_id STRING) USING DELTA")
+    rows = spark.createDataFrame([(1, "a", "r1"), (2, "b", "r1"), (3, "c", "r1")], "k INT, v STRING, _run_id STRING")
+    assert is_empty(spark, name)
+
+    assert merge_upsert(spark, name, rows, ["k"], delete_missing=True) == MergeChanges(3, 0)
+    assert current_version(spark, name) == 1 and not is_empty(spark, name)
+    assert merge_upsert(spark, name, rows.withColumn("_run_id", rows.v), ["k"], delete_missing=True) == MergeChanges(
+        0, 0
+    )
+    assert current_version(spark, name) == 1  # lineage alone is no change: nothing committed
+
+    changed = spark.createDataFrame([(1, "a", "r2"), (2, "B", "r2")], "k INT, v STRING, _run_id STRING")
+    assert merge_upsert(spark, name, changed, ["k"], delete_missing=True) == MergeChanges(1, 1)
+    assert sorted(tuple(r) for r in spark.table(name).collect()) == [(1, "a", "r1"), (2, "B", "r2")]
+    spark.sql(f"DROP TABLE {name}")

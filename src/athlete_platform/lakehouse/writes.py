@@ -7,6 +7,13 @@ re-run that changes nothing writes nothing (no data files, no new table version)
   every key is present.
 - `replace_slice`: overwrite exactly the rows matching a predicate (Delta replaceWhere).
 
+Into an empty table (a first run: every table of `make run`, of a new test lakehouse) a merge is
+an insert-only MERGE: no change set to compute, one pass instead of the two a MERGE with
+MATCHED clauses makes (8.8 s -> 3.2 s for silver.sessions' 26,730 rows, warm). The table is
+empty when the step reads it; another writer adding keys in between (a second first run of the
+same table, which the step lock stops for the same day) would keep its rows for those keys, and
+the next run's change set corrects them.
+
 Why the change set is computed first: a MERGE rewrites every file that holds a row it
 touches, and a `WHEN NOT MATCHED BY SOURCE` clause touches every file of the target, so a
 no-op re-run used to replace the whole table (issue 10, item 9: 13 MB -> 159 MB in a few
@@ -81,6 +88,8 @@ def merge_upsert(
     from pyspark.sql import functions as F
 
     columns = source.columns
+    if is_empty(spark, table):
+        return MergeChanges(_insert_new_keys(spark, table, source, keys), 0)
     ignored = set(ignore_changes_in) | set(keys)
     compared = [c for c in columns if c not in ignored]
     s, t = source.alias("s"), spark.table(table).alias("t")
@@ -133,6 +142,27 @@ def _merge_changes(
             f"WHEN MATCHED AND s.{_OP} = 'upsert' AND ({changed}) THEN UPDATE SET {assignments} "
             f"WHEN NOT MATCHED AND s.{_OP} = 'upsert' THEN INSERT ({names}) VALUES ({values})"
         )
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def is_empty(spark: SparkSession, table: str) -> bool:
+    """Whether the table's current version holds no data file (read from its Delta snapshot)."""
+    return int(spark.sql(f"DESCRIBE DETAIL {table}").first()["numFiles"]) == 0
+
+
+def _insert_new_keys(spark: SparkSession, table: str, source: DataFrame, keys: Sequence[str]) -> int:
+    """Insert-only MERGE of `source` (rows whose key is not in `table`); the rows inserted. With
+    none, Delta commits nothing."""
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    names = ", ".join(f"`{c}`" for c in source.columns)
+    values = ", ".join(f"s.`{c}`" for c in source.columns)
+    view = _register(source)
+    try:
+        result = spark.sql(
+            f"MERGE INTO {table} t USING {view} s ON {on} WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        )
+        return int(result.first()["num_inserted_rows"])
     finally:
         spark.catalog.dropTempView(view)
 
