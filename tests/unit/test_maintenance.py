@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from athlete_platform.lakehouse.delta import local_folder
 from athlete_platform.lakehouse.delta_rs import live_files
 from athlete_platform.lakehouse.maintenance import (
     DAY_MS,
     HOUR_MS,
     TableState,
     _interval_days,
-    local_folder,
     nothing_to_compact,
     plan_table,
     retain_hours,

@@ -14,9 +14,9 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 from athlete_platform.errors import PlatformError
+from athlete_platform.lakehouse.delta import local_folder
 from athlete_platform.lakehouse.sql import sql_escape
 from athlete_platform.lakehouse.tables import SCHEMAS, Table, TableNames
 
@@ -76,10 +76,10 @@ def _set_aside_interrupted_create(spark: SparkSession, names: TableNames, table:
     schema = names.schema(table.schema)
     rows = spark.sql(f"DESCRIBE SCHEMA EXTENDED {schema}").collect()
     location = next((r[1] for r in rows if str(r[0]).lower() == "location"), None)
-    parsed = urlparse(location or "")
-    if parsed.scheme not in ("file", ""):
+    schema_folder = local_folder(location)
+    if schema_folder is None:
         return None  # object storage: left to Delta's own message
-    folder = Path(unquote(parsed.path)) / table.name
+    folder = schema_folder / table.name
     if not folder.exists() or not any(folder.iterdir()):
         return None
     if _has_commit(folder) and not _only_an_empty_create(folder):

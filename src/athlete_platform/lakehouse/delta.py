@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,3 +29,10 @@ def changes_between(spark: SparkSession, table: str, since_version: int, to_vers
         .option("endingVersion", to_version)
         .table(table)
     )
+
+
+def local_folder(location: str | None) -> Path | None:
+    """The folder of a table or schema location on the local file system (`file:` or a bare
+    path), else None (object storage)."""
+    parsed = urlparse(location or "")
+    return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else None

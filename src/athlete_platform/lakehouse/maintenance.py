@@ -50,10 +50,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 from athlete_platform.lakehouse import tables
-from athlete_platform.lakehouse.delta import current_version, table_properties
+from athlete_platform.lakehouse.delta import current_version, local_folder, table_properties
 from athlete_platform.lakehouse.delta_rs import LiveFiles, live_files
 from athlete_platform.lakehouse.step import Step, StepContext
 
@@ -199,12 +198,6 @@ def referenced_versions(spark: SparkSession, names: tables.TableNames) -> dict[s
                 if consumed < current_version(spark, name):
                     referenced.setdefault(name, set()).add(consumed + 1)
     return referenced
-
-
-def local_folder(location: str) -> Path | None:
-    """The folder of a table location on the local file system (`file:` or a bare path), else None."""
-    parsed = urlparse(location)
-    return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else None
 
 
 def nothing_to_compact(live: LiveFiles | None) -> bool:
