@@ -80,6 +80,9 @@ class SparkSettings(_Strict):
     driver_memory: str = Field("4g", pattern=r"^\d+[kmgt]?$")
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     ui_enabled: bool = False
+    #: JVM options added to the platform's own (UTC, log4j) for the driver and executors, e.g.
+    #: `-XX:TieredStopAtLevel=1` (conf/local.yaml: the quick JIT for short jobs on small data).
+    java_options: str = ""
     conf: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("master")

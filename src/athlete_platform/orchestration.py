@@ -25,8 +25,10 @@ SPARK_CONN_ID = os.environ.get("ATHLETE_SPARK_CONN_ID", "athlete_spark")
 OWNER = "athlete-platform"
 
 # Asset names are the tables' names as the table registry renders them for the configured
-# catalog (conf file + ATHLETE_* overrides, read once; no Spark, no catalog call).
-_NAMES = tables.TableNames.from_settings(load_settings().catalog)
+# catalog (conf file + ATHLETE_* overrides, read once; no Spark, no catalog call); the
+# submitted drivers' JVM options come from the same settings.
+_SETTINGS = load_settings()
+_NAMES = tables.TableNames.from_settings(_SETTINGS.catalog)
 FEATURES_ASSET = _NAMES(tables.ATHLETE_ROLLING_FEATURES)
 MODEL_ASSET = _NAMES(tables.TIME_ESTIMATOR)
 LIVE_MODEL_ASSET = _NAMES(tables.LIVE_PACE_COACH)
@@ -79,7 +81,7 @@ def submit_kwargs(step: str, run_date: str, **params) -> dict:
         "application_args": args,
         "jars": ",".join(str(p) for p in submit.driver_jars(home)),
         "driver_class_path": str(submit.driver_class_path(home)),
-        "conf": {"spark.driver.extraJavaOptions": submit.driver_java_options(home)},
+        "conf": {"spark.driver.extraJavaOptions": submit.driver_java_options(home, _SETTINGS.spark.java_options)},
         "name": f"athlete-platform-{spec.job}",
         # spark-submit and the workers' Python come from the project's virtualenv.
         "env_vars": {

@@ -45,6 +45,26 @@ def test_embedded_backend_wires_delta_metastore_alias_and_utc():
     assert conf["spark.databricks.delta.snapshotPartitions"] == "4"
 
 
+def test_java_options_follow_the_platform_options_in_every_jvm_it_starts():
+    """`spark.java_options` is added after UTC and log4j (never instead of them) for the
+    session's driver and executors and for a spark-submitted driver; empty adds nothing."""
+    from athlete_platform.lakehouse.submit import driver_java_options, spark_submit_command
+
+    options = "-XX:TieredStopAtLevel=1 -Xss4m"
+    conf = spark_conf(_settings(ATHLETE_SPARK__JAVA_OPTIONS=options))
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        assert conf[key].startswith("-Duser.timezone=UTC -Dlog4j.configurationFile=file:")
+        assert conf[key].endswith(f"log4j2.properties {options}")
+    plain = spark_conf(_settings(ATHLETE_SPARK__JAVA_OPTIONS=""))["spark.driver.extraJavaOptions"]
+    assert plain == driver_java_options(HOME) and plain.endswith("log4j2.properties")
+    command = spark_submit_command(HOME, "feature_pipeline", [], java_options=options)
+    assert command[command.index("--driver-java-options") + 1] == driver_java_options(HOME, options)
+    # conf/local.yaml's quick JIT, and no JIT option on the cluster's long-running executors
+    assert "-XX:TieredStopAtLevel=1" in spark_conf(_settings())["spark.executor.extraJavaOptions"]
+    cluster = load_settings(HOME / "conf" / "cluster.yaml", environ={})
+    assert "-XX:" not in spark_conf(cluster)["spark.executor.extraJavaOptions"]
+
+
 def _alias_class_in_java_sources() -> str:
     """The class the catalog alias jar is built from (java/), by its package and class name."""
     (source,) = (HOME / "java").rglob("SessionCatalogAlias.java")

@@ -24,6 +24,7 @@ from athlete_platform.config import Settings, master_problem
 from athlete_platform.errors import ConfigError, SetupError
 from athlete_platform.lakehouse.catalog_server import CatalogServer, jdbc_url
 from athlete_platform.lakehouse.runtime import CATALOG_ALIAS_CLASS, Jars, java_executable
+from athlete_platform.lakehouse.submit import driver_java_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -35,8 +36,7 @@ MASTER_CONNECT_TIMEOUT_S = 3.0
 def spark_conf(settings: Settings, master: str | None = None) -> dict[str, str]:
     """Every Spark setting the platform needs, for this config."""
     jars = Jars(settings.jars_path)
-    log4j = settings.home / "conf" / "log4j2.properties"
-    java_options = f"-Duser.timezone=UTC -Dlog4j.configurationFile=file:{log4j}"
+    java_options = driver_java_options(settings.home, settings.spark.java_options)
     jar_paths = [str(p) for p in jars.delta()]
     if master is not None and (problem := master_problem(master)):
         raise ConfigError(f"--master {problem}. Fix the argument or leave it out to use spark.master.")

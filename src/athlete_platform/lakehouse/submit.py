@@ -22,9 +22,11 @@ def driver_class_path(home: Path) -> Path:
     return home / ".jars" / runtime.DERBY_CLIENT_JAR
 
 
-def driver_java_options(home: Path) -> str:
-    """UTC and the platform's log4j config for a driver started by spark-submit."""
-    return f"-Duser.timezone=UTC -Dlog4j.configurationFile=file:{home / 'conf' / 'log4j2.properties'}"
+def driver_java_options(home: Path, extra: str = "") -> str:
+    """UTC and the platform's log4j config for a JVM of the platform, then `extra` (the
+    `spark.java_options` setting)."""
+    own = f"-Duser.timezone=UTC -Dlog4j.configurationFile=file:{home / 'conf' / 'log4j2.properties'}"
+    return f"{own} {extra.strip()}".strip()
 
 
 def spark_submit_command(
@@ -34,6 +36,7 @@ def spark_submit_command(
     master: str | None = None,
     conf_file: str | None = None,
     spark_submit: str = "spark-submit",
+    java_options: str = "",
 ) -> list[str]:
     """argv for `spark-submit jobs/<job>.py <job_args>` with the jars the driver needs."""
     if not (home / "jobs" / f"{job}.py").is_file():
@@ -46,7 +49,7 @@ def spark_submit_command(
         "--driver-class-path",
         str(driver_class_path(home)),
         "--driver-java-options",
-        driver_java_options(home),
+        driver_java_options(home, java_options),
     ]
     if master:
         command += ["--master", master]
