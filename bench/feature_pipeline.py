@@ -1,4 +1,4 @@
-"""Benchmark: the project's Spark feature pipeline vs the same features in DuckDB.
+"""Benchmark: the project's Spark feature pipeline vs the same features in DuckDB, end to end.
 
 A script, not a test. It
 
@@ -7,11 +7,14 @@ A script, not a test. It
    parquet under ``--work-dir``;
 2. runs the project's feature computation (``plan_athletes`` -> ``tagged_inputs`` ->
    ``compute_features``, the per-athlete pandas code of ``features/rolling.py``) on Spark
-   ``--spark-master`` in a subprocess, writing the result as parquet;
+   ``--spark-master`` in a subprocess and MERGEs the rows into an empty Delta feature table
+   with the project's ``merge_upsert`` (what a first or full run of the step writes);
 3. computes the same features (DESIGN.md section 4) with one DuckDB SQL statement in another
-   subprocess;
-4. checks that both results are equal (every row, every feature column), and prints sessions,
-   rows, seconds, sessions/s and the peak RSS of each subprocess tree, sampled with psutil.
+   subprocess and MERGEs them (by athlete_id, feature_date) into an empty Delta table of the
+   same registry schema with delta-rs;
+4. checks that both tables are equal (every row, every feature column), and prints sessions,
+   rows, seconds (features, MERGE, both), sessions/s, the ratio against issue 16's goal (Spark
+   within 3x DuckDB's time) and the peak RSS of each subprocess tree, sampled with psutil.
 
 Usage (from the project folder)::
 
@@ -28,10 +31,11 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,39 +186,58 @@ def generate(athletes: int, days: int, seed: int, data_dir: Path) -> dict[str, A
 
 
 def spark_child(args: argparse.Namespace) -> dict[str, Any]:
-    """The project's feature computation, as run_feature_pipeline does it minus Delta/MERGE."""
+    """The project's feature step minus its version bookkeeping: plan, compute, then the same
+    MERGE into a Delta feature table (created empty first, as a first run finds it)."""
     started = time.perf_counter()
     from athlete_platform.config import load_settings
     from athlete_platform.features import pipeline
+    from athlete_platform.lakehouse import tables
+    from athlete_platform.lakehouse.bootstrap import bootstrap_namespace
+    from athlete_platform.lakehouse.ddl import ensure_table
     from athlete_platform.lakehouse.spark import build_spark
+    from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
     settings = load_settings()  # catalog.backend=session, data_dir and driver memory from env
     spark = build_spark(settings, master=args.spark_master)
     from pyspark.sql import functions as F
 
+    names = tables.TableNames.from_settings(settings.catalog)
+    bootstrap_namespace(spark, names)
+    features_table = names(tables.ATHLETE_ROLLING_FEATURES)
+    spark.sql(f"DROP TABLE IF EXISTS {features_table}")
+    ensure_table(spark, names, tables.ATHLETE_ROLLING_FEATURES)
     ready = time.perf_counter()
     run_date = date.fromisoformat(args.run_date)
     data = Path(args.work_dir) / "data"
-    out = Path(args.work_dir) / "out" / "spark"
     sessions = spark.read.parquet(str(data / "sessions")).where(F.col("session_date") <= F.lit(run_date))
     races = spark.read.parquet(str(data / "races")).where(F.col("race_date") <= F.lit(run_date))
     plan = pipeline.plan_athletes(sessions, None, None, run_date).cache()
     athletes = plan.count()
     computed = pipeline.compute_features(pipeline.tagged_inputs(plan, sessions, races, None))
-    computed.write.mode("overwrite").parquet(str(out))
-    rows = spark.read.parquet(str(out)).count()
+    stamp = utc_timestamp(datetime.now(UTC))
+    stamped = computed.select("*", stamp.alias("computed_at"), F.lit("bench").alias("_run_id")).cache()
+    stamped.count()
+    computed_s = time.perf_counter() - ready
+    merge_upsert(spark, features_table, stamped, tables.ATHLETE_ROLLING_FEATURES.keys)
     done = time.perf_counter()
+    rows = spark.table(features_table).count()
+    location = spark.sql(f"DESCRIBE DETAIL {features_table}").first()["location"]
+    stamped.unpersist()
     plan.unpersist()
     result = {
         "athletes": athletes,
         "rows": rows,
         "seconds": done - ready,
+        "compute_seconds": computed_s,
+        "merge_seconds": done - ready - computed_s,
         "startup_seconds": ready - started,
+        "table": location.removeprefix("file:"),
         "config": {
             "spark.master": spark.sparkContext.master,
             "spark.driver.memory": spark.conf.get("spark.driver.memory"),
             "spark.sql.shuffle.partitions": spark.conf.get("spark.sql.shuffle.partitions"),
             "jvm_max_heap_gib": jvm_max_heap_gib(spark),
+            "java_options": settings.spark.java_options or "(none)",
         },
     }
     spark.stop()
@@ -387,12 +410,22 @@ WHERE h >= 0
 
 
 def duckdb_child(args: argparse.Namespace) -> dict[str, Any]:
+    """The same features in one DuckDB statement, then the same MERGE (by athlete_id,
+    feature_date) into a Delta table of the registry's schema, by delta-rs."""
     started = time.perf_counter()
     import duckdb
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from athlete_platform.lakehouse import tables
+    from athlete_platform.lakehouse.delta_rs import arrow_schema, create_if_missing
 
     work = Path(args.work_dir)
-    out = work / "out" / "duckdb.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = work / "out" / "duckdb"
+    shutil.rmtree(out, ignore_errors=True)
+    spec = tables.ATHLETE_ROLLING_FEATURES
+    create_if_missing(out, spec)
+    schema = arrow_schema(spec)
     con = duckdb.connect()
     con.execute(f"SET threads = {args.threads}")
     con.execute(f"SET memory_limit = '{args.memory_limit}'")
@@ -403,13 +436,27 @@ def duckdb_child(args: argparse.Namespace) -> dict[str, Any]:
         str(work / "data" / "races" / "*.parquet"),
         date.fromisoformat(args.run_date),
     )
-    con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet)")
-    rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+    stamped = f"SELECT *, now() AS computed_at, 'bench' AS _run_id FROM ({sql})"
+    computed = con.execute(stamped).to_arrow_table()
+    computed = pa.table([computed[f.name].cast(f.type) for f in schema], schema=schema)
+    computed_s = time.perf_counter() - ready
+    on = " AND ".join(f"t.{key} = s.{key}" for key in spec.keys)
+    (
+        DeltaTable(str(out))
+        .merge(computed, on, source_alias="s", target_alias="t")
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
     done = time.perf_counter()
+    rows = DeltaTable(str(out)).to_pyarrow_dataset().count_rows()
     return {
         "rows": rows,
         "seconds": done - ready,
+        "compute_seconds": computed_s,
+        "merge_seconds": done - ready - computed_s,
         "startup_seconds": ready - started,
+        "table": str(out),
         "config": {
             "duckdb": duckdb.__version__,
             "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
@@ -425,8 +472,10 @@ def duckdb_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def compare(spark_out: Path, duckdb_out: Path) -> tuple[bool, list[str]]:
-    """Every row and feature column of the two results; NaN and NULL both mean null."""
+    """Every row and feature column of the two Delta tables (their current versions, read by
+    delta-rs); NaN and NULL both mean null."""
     import duckdb
+    from deltalake import DeltaTable
 
     from athlete_platform.features import rolling
 
@@ -452,12 +501,14 @@ def compare(spark_out: Path, duckdb_out: Path) -> tuple[bool, list[str]]:
            count(*) FILTER (WHERE s.athlete_id IS NOT NULL AND d.athlete_id IS NOT NULL) AS matched,
            count(DISTINCT coalesce(s.athlete_id, d.athlete_id)) AS athletes,
            {", ".join(parts)}
-    FROM read_parquet('{spark_out}/*.parquet') s
-    FULL OUTER JOIN read_parquet('{duckdb_out}') d
+    FROM spark_rows s
+    FULL OUTER JOIN duckdb_rows d
       ON s.athlete_id = d.athlete_id AND s.feature_date = d.feature_date
     """
     con = duckdb.connect()
     con.execute("SET threads = 2")
+    con.register("spark_rows", DeltaTable(str(spark_out)).to_pyarrow_dataset())
+    con.register("duckdb_rows", DeltaTable(str(duckdb_out)).to_pyarrow_dataset())
     cursor = con.execute(sql)
     row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
     ok = row["only_spark"] == 0 and row["only_duckdb"] == 0
@@ -508,7 +559,9 @@ def report(meta: dict[str, Any], spark: dict[str, Any], duck: dict[str, Any] | N
     rows = [
         ("sessions", lambda r: f"{meta['sessions']:,}"),
         ("rows produced", lambda r: f"{r['rows']:,}"),
-        ("seconds (read..write)", lambda r: f"{r['seconds']:.1f}"),
+        ("seconds (read..MERGE)", lambda r: f"{r['seconds']:.1f}"),
+        ("  of which features s", lambda r: f"{r['compute_seconds']:.1f}"),
+        ("  of which Delta MERGE s", lambda r: f"{r['merge_seconds']:.1f}"),
         ("sessions/s", lambda r: f"{rate(r):,.0f}"),
         ("peak RSS, tree (GiB)", lambda r: f"{r['peak']['total'] / GIB:.2f}"),
         ("  of which JVM (GiB)", lambda r: f"{r['peak']['jvm'] / GIB:.2f}"),
@@ -523,6 +576,11 @@ def report(meta: dict[str, Any], spark: dict[str, Any], duck: dict[str, Any] | N
     if duck is not None:
         ratio = rate(spark) / rate(duck)
         lines.append(f"Spark/DuckDB throughput ratio (sessions/s): {ratio:.3f} (DuckDB/Spark {1 / ratio:.1f}x)")
+        times = spark["seconds"] / duck["seconds"]
+        lines.append(
+            f"goal: Spark's time (features + MERGE) <= 3x DuckDB's: {times:.2f}x"
+            f" -> {'MET' if times <= 3 else 'NOT MET'}"
+        )
     return lines
 
 
@@ -534,6 +592,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", help="data and outputs (default: a new temp dir, kept)")
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--driver-memory", default="6g", help="spark.driver.memory (also DuckDB's memory_limit)")
+    parser.add_argument(
+        "--java-options", help="spark.java_options for the Spark child (default: conf/local.yaml's); '' for none"
+    )
     parser.add_argument("--skip-duckdb", action="store_true")
     parser.add_argument("--role", choices=["main", "spark", "duckdb"], default="main", help=argparse.SUPPRESS)
     parser.add_argument("--run-date", help=argparse.SUPPRESS)
@@ -563,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     env = spark_env(work, args.driver_memory)
+    if args.java_options is not None:
+        env["ATHLETE_SPARK__JAVA_OPTIONS"] = args.java_options
     print(f"running Spark ({args.spark_master}, spark.driver.memory={args.driver_memory}) ...", flush=True)
     spark = run_measured(
         __file__, "spark", work, env, ["--spark-master", args.spark_master, "--run-date", meta["run_date"]]
@@ -586,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     if duck is None:
         return 0
     print()
-    ok, lines = compare(work / "out" / "spark", work / "out" / "duckdb.parquet")
+    ok, lines = compare(Path(spark["table"]), Path(duck["table"]))
     print("\n".join(lines))
     return 0 if ok else 1
 
