@@ -69,7 +69,11 @@ def spark(base_settings: Settings, catalog_server) -> Iterator:
     plain = SparkSession.getActiveSession()
     if plain is not None:  # a unit test's plain session: the catalog-backed one replaces it
         plain.stop()
-    session = build_spark(base_settings)
+    # This session lives for the whole worker and does most of its Spark work: the full JIT
+    # pays off here. conf/test.yaml's quick JIT is for the short JVMs tests start (CLI,
+    # spark-submit, Airflow tasks).
+    long_lived = base_settings.model_copy(update={"spark": base_settings.spark.model_copy(update={"java_options": ""})})
+    session = build_spark(long_lived)
     bootstrap_namespace(session, TableNames.from_settings(base_settings.catalog))
     yield session
     session.stop()

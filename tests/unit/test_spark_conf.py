@@ -60,7 +60,10 @@ def test_java_options_follow_the_platform_options_in_every_jvm_it_starts():
     command = spark_submit_command(HOME, "feature_pipeline", [], java_options=options)
     assert command[command.index("--driver-java-options") + 1] == driver_java_options(HOME, options)
     # conf/local.yaml's quick JIT, and no JIT option on the cluster's long-running executors
-    assert "-XX:TieredStopAtLevel=1" in spark_conf(_settings())["spark.executor.extraJavaOptions"]
+    assert (
+        "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+        in spark_conf(_settings())["spark.executor.extraJavaOptions"]
+    )
     cluster = load_settings(HOME / "conf" / "cluster.yaml", environ={})
     assert "-XX:" not in spark_conf(cluster)["spark.executor.extraJavaOptions"]
 
