@@ -22,7 +22,7 @@ COPY java/ java/
 RUN mkdir -p src/athlete_platform \
     && touch src/athlete_platform/__init__.py \
     && make setup PYTHON=python3.11 \
-    && rm -rf /root/.m2
+    && rm -rf /root/.m2 /root/.cache
 
 # Postgres drivers for the servers only (MLflow's and Airflow's metadata databases): psycopg2
 # for the sync engines, asyncpg for the async engine Airflow 3 derives from the same URL
@@ -32,7 +32,7 @@ RUN .venv/bin/pip install -c constraints.txt psycopg2-binary==2.9.13 asyncpg==0.
 # 2. The project itself (.dockerignore keeps the host's .venv, .jars and data out), then
 #    `make setup` again: a no-op when step 1 is current (stamp files), a check otherwise.
 COPY . .
-RUN make setup PYTHON=python3.11 && rm -rf /root/.m2
+RUN make setup PYTHON=python3.11 && rm -rf /root/.m2 /root/.cache
 
 # spark-class / spark-submit find Spark in the venv's pyspark; executors and Python workers
 # use the venv's interpreter (the same path in every container of the stack).
