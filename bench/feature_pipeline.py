@@ -194,6 +194,7 @@ def spark_child(args: argparse.Namespace) -> dict[str, Any]:
     from athlete_platform.lakehouse import tables
     from athlete_platform.lakehouse.bootstrap import bootstrap_namespace
     from athlete_platform.lakehouse.ddl import ensure_table
+    from athlete_platform.lakehouse.delta_rs import table_location
     from athlete_platform.lakehouse.spark import build_spark
     from athlete_platform.lakehouse.writes import merge_upsert, utc_timestamp
 
@@ -205,6 +206,7 @@ def spark_child(args: argparse.Namespace) -> dict[str, Any]:
     bootstrap_namespace(spark, names)
     features_table = names(tables.ATHLETE_ROLLING_FEATURES)
     spark.sql(f"DROP TABLE IF EXISTS {features_table}")
+    shutil.rmtree(table_location(settings, tables.ATHLETE_ROLLING_FEATURES), ignore_errors=True)  # an earlier run's
     ensure_table(spark, names, tables.ATHLETE_ROLLING_FEATURES)
     ready = time.perf_counter()
     run_date = date.fromisoformat(args.run_date)
