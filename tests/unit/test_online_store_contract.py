@@ -19,7 +19,7 @@ import pytest
 
 from athlete_platform.config import load_settings
 from athlete_platform.online.backends import open_store
-from athlete_platform.online.redis_server import RedisServer, RedisServerError
+from athlete_platform.online.redis_server import RedisServer, RedisServerError, _alive
 from athlete_platform.online.redis_store import RedisOnlineStore
 from athlete_platform.online.sqlite_store import SQLiteOnlineStore
 from athlete_platform.online.store import OnlineStoreUnavailable
@@ -184,6 +184,23 @@ def test_a_stopped_redis_is_unavailable_with_what_to_run(tmp_path):
         store.apply([row("a", ctl=1.0)])
     with pytest.raises(OnlineStoreUnavailable, match=f"redis://127.0.0.1:{server.port}/0"):
         RedisOnlineStore("127.0.0.1", server.port, 0, "gone")
+
+
+def test_a_server_too_busy_to_answer_is_still_stopped(tmp_path):
+    """`stop` on a loaded machine: the server does not answer its INFO within the second
+    (simulated by SIGSTOP), so it is found by its pid file and stopped, not reported as
+    "not running" and left alive."""
+    server = RedisServer("127.0.0.1", free_port(), tmp_path / "redis")
+    server.start()
+    pid = server.pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert server.info() is None  # it does not answer
+        assert server.stop(timeout_s=1.0) == f"stopped (pid {pid})"
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_an_unusable_sqlite_file_is_unavailable_with_what_to_do(tmp_path):

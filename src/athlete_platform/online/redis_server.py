@@ -189,8 +189,9 @@ class RedisServer:
         )
 
     def stop(self, timeout_s: float = 30.0) -> str:
-        """Stop this data folder's server: SIGTERM, on which redis flushes the AOF and exits."""
-        pid = self.pid()
+        """Stop this data folder's server: SIGTERM, on which redis flushes the AOF and exits.
+        A server too busy to answer within a second is found by its pid file instead."""
+        pid = self.pid() or self._pid_from_file()
         if pid is None:
             return "not running"
         os.kill(pid, signal.SIGTERM)
@@ -200,6 +201,16 @@ class RedisServer:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)  # the AOF is still whole up to the last acknowledged write
         return f"stopped (pid {pid})"
+
+    def _pid_from_file(self) -> int | None:
+        """The pid in this folder's pid file, when that process lives and is a redis-server
+        serving this address (redis-server names its process `redis-server <host>:<port>`)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        title = " ".join(_cmdline(pid))
+        return pid if _alive(pid) and "redis-server" in title and self.address in title else None
 
     def _describe(self, info: ServerInfo | None) -> str:
         listener = listening_pid(self.port) if self.host in LOOPBACK else None
