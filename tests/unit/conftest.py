@@ -17,7 +17,8 @@ def local_spark(request):
     """In a run with integration tests, the shared catalog-backed session (one JVM per run, see
     the root conftest's `pytest_collection_finish`); else (`make unit`) the active session or a
     plain local one. Never stopped here."""
-    from tests.conftest import NEEDS_CATALOG
+    from athlete_platform.config import load_settings
+    from tests.conftest import HOME, NEEDS_CATALOG
 
     if request.config.stash.get(NEEDS_CATALOG, False):
         return request.getfixturevalue("spark")
@@ -28,6 +29,7 @@ def local_spark(request):
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    java_options = load_settings(HOME / "conf" / "test.yaml", environ={}).spark.java_options
     return (
         SparkSession.builder.master("local[1]")
         .appName("unit")
@@ -36,6 +38,7 @@ def local_spark(request):
         .config("spark.sql.session.timeZone", "UTC")
         # A short-lived JVM spends most of its CPU in the optimising JIT compiler: the quick one
         # halves this file's CPU time (about 45 -> 24 CPU seconds) and loses nothing on tiny data.
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m")
+        # The same options as the suite's other short JVMs (conf/test.yaml's spark.java_options).
+        .config("spark.driver.extraJavaOptions", java_options)
         .getOrCreate()
     )
