@@ -1,7 +1,7 @@
 """Reference implementations of endurance training-load metrics.
 
 Pure numpy/pandas code (no Spark, no I/O) meant to be called per athlete from a
-Spark ``applyInPandas`` feature job.
+Spark ``mapInArrow`` feature job (`features.athlete_batches`).
 
 Conventions (per athlete, per calendar day ``d``):
 

@@ -17,9 +17,10 @@ The carried state (ATL, CTL, the two ACWR EWMAs, the last 27 daily loads) is rea
 from the feature rows of the 27 days before `start`, so no history is rescanned; the result
 equals a full recompute (tested). `--full-refresh` recomputes every athlete from scratch.
 
-The per-athlete computation is `rolling.athlete_daily_features` (pure pandas), run with
-`groupBy(athlete_id).applyInPandas` over one tagged frame holding the athlete's plan, its
-sessions and races of the window, and its prior feature rows.
+The per-athlete computation is `rolling.daily_feature_arrays` (pure numpy), run by
+`athlete_batches.feature_batches` in a `mapInArrow` over one tagged frame, partitioned and sorted
+by athlete, holding each athlete's plan, its sessions and races of the window, and its prior
+feature rows.
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from athlete_platform.errors import SetupError
-from athlete_platform.features import rolling
+from athlete_platform.features import athlete_batches, rolling
 from athlete_platform.lakehouse import tables
 from athlete_platform.lakehouse.ddl import ensure_table
 from athlete_platform.lakehouse.delta import changes_between, current_version, table_properties
@@ -57,8 +56,8 @@ SESSION_COLUMNS = ("sport", "duration_s", "distance_m", "avg_hr", "session_load"
 
 @dataclass(frozen=True)
 class FeatureCounts:
-    athletes: int
-    rows_written: int
+    athletes: int  # recomputed
+    rows_written: int  # new or changed rows (a recomputed day equal to the stored one is not written)
     full_refresh: bool
     sessions_version: int
     races_version: int
@@ -74,37 +73,17 @@ def _output_columns() -> list[tuple[str, str]]:
 
 
 def _tagged_columns() -> list[tuple[str, str]]:
-    """Schema of the one frame per athlete: kind + date + plan + session + race + prior columns."""
-    session_types = {c.name: c.type for c in tables.SESSIONS.columns}
-    prior = [(n, t) for n, t in _output_columns() if n not in ("athlete_id", "feature_date")]
-    return [
-        ("kind", "STRING"),
-        ("athlete_id", "STRING"),
-        ("day", "DATE"),
-        ("first_session_date", "DATE"),
-        ("end_date", "DATE"),
-        *[(c, session_types[c]) for c in SESSION_COLUMNS],
-        ("vdot", "DOUBLE"),
-        *prior,
-    ]
-
-
-def compute_athlete(frame: pd.DataFrame) -> pd.DataFrame:
-    """applyInPandas body: split the tagged rows of one athlete and compute its new days."""
-    plan = frame[frame["kind"] == "plan"].iloc[0]
-    sessions = frame[frame["kind"] == "session"].rename(columns={"day": "session_date"})
-    races = frame[frame["kind"] == "race"].rename(columns={"day": "race_date"})
-    prior = frame[frame["kind"] == "prior"].rename(columns={"day": "feature_date"})
-    result = rolling.athlete_daily_features(
-        sessions=sessions[["session_date", *SESSION_COLUMNS]].reset_index(drop=True),
-        races=races[["race_date", "vdot"]].reset_index(drop=True),
-        prior=prior[rolling.FEATURE_COLUMNS].reset_index(drop=True),
-        start_date=plan["day"],
-        end_date=plan["end_date"],
-        first_session_date=plan["first_session_date"],
-    )
-    result.insert(0, "athlete_id", plan["athlete_id"])
-    return result[[name for name, _ in _output_columns()]]
+    """Schema of the one tagged frame (`athlete_batches.TAGGED_COLUMNS`, table types)."""
+    types = {
+        **{c.name: c.type for c in tables.ATHLETE_ROLLING_FEATURES.columns},
+        **{c.name: c.type for c in tables.SESSIONS.columns},
+        "kind": "STRING",
+        "day": "DATE",
+        "first_session_date": "DATE",
+        "end_date": "DATE",
+        "vdot": "DOUBLE",
+    }
+    return [(name, types[name]) for name in athlete_batches.TAGGED_COLUMNS]
 
 
 def plan_athletes(
@@ -160,7 +139,7 @@ def tagged_inputs(plan: DataFrame, sessions: DataFrame, races: DataFrame, featur
         .select(F.lit("race").alias("kind"), "athlete_id", F.col("race_date").alias("day"), "vdot"),
     ]
     if features is not None:
-        prior_columns = [c for c in rolling.FEATURE_COLUMNS if c != "feature_date"]
+        prior_columns = athlete_batches.PRIOR_VALUE_COLUMNS
         parts.append(
             features.join(window, "athlete_id")
             .where(
@@ -182,8 +161,14 @@ def tagged_inputs(plan: DataFrame, sessions: DataFrame, races: DataFrame, featur
 
 
 def compute_features(tagged: DataFrame) -> DataFrame:
-    """Run the per-athlete computation on the cluster."""
-    return tagged.groupBy("athlete_id").applyInPandas(compute_athlete, _ddl(_output_columns()))
+    """Run the per-athlete computation on the cluster: each athlete's rows in one partition,
+    consecutive, for `athlete_batches.feature_batches`."""
+    # A fixed count (spark.shuffle_partitions): AQE would size the partitions by the tagged
+    # rows, which are small, and make so few that cores idle (3 tasks on 2 cores: one core idle
+    # for a third of the step), while the Python code and the write are the heavy part.
+    partitions = int(tagged.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    grouped = tagged.repartition(partitions, "athlete_id").sortWithinPartitions("athlete_id")
+    return grouped.mapInArrow(athlete_batches.feature_batches, _ddl(_output_columns()))
 
 
 def changed_athletes_since(
@@ -347,12 +332,12 @@ class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
         athletes = out.plan.count()
         rows = 0
         if athletes:  # an empty MERGE would still commit a version
+            # Not cached: the merge reads the computed rows once (into an empty table the MERGE
+            # itself, else the cached change set), so the features are computed once.
             stamped = out.features.select(
                 "*", utc_timestamp(wall_clock()).alias("computed_at"), F.lit(ctx.run_id).alias("_run_id")
-            ).cache()
-            rows = stamped.count()
-            merge_upsert(spark, features_table, stamped, tables.ATHLETE_ROLLING_FEATURES.keys)
-            stamped.unpersist()
+            )
+            rows = merge_upsert(spark, features_table, stamped, tables.ATHLETE_ROLLING_FEATURES.keys).upserts
         out.plan.unpersist()
         if inputs.full_refresh or inputs.dirty_from is not None:
             # Silver changed (or no trusted state): an athlete may have lost its first sessions, or all.
@@ -367,7 +352,8 @@ class FeatureStep(Step[FeatureInputs, FeatureOutputs, FeatureCounts]):
             assignments = ", ".join(f"'{prop}' = '{version}'" for prop, version in moved.items())
             spark.sql(f"ALTER TABLE {features_table} SET TBLPROPERTIES ({assignments})")
         log.info(
-            "features up to %s: %d athletes recomputed, %d rows merged (%s, silver.sessions v%d, silver.races v%d)",
+            "features up to %s: %d athletes recomputed, %d rows new or changed "
+            "(%s, silver.sessions v%d, silver.races v%d)",
             inputs.run_date,
             athletes,
             rows,

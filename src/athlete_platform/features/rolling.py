@@ -1,7 +1,9 @@
 """Daily rolling features of one athlete (DESIGN.md section 4), pure pandas/numpy.
 
-The feature pipeline calls :func:`athlete_daily_features` once per athlete (Spark
-``applyInPandas``). It is incremental: the load states are resumed from the athlete's
+The core is :func:`daily_feature_arrays`: numpy arrays of one athlete in, one array per feature
+out. The feature pipeline calls it once per athlete on slices of Arrow record batches
+(`features.athlete_batches`, Spark ``mapInArrow``); :func:`athlete_daily_features` is the same
+computation on pandas frames (tests, notebooks). It is incremental: the load states are resumed from the athlete's
 already-computed rows of the 27 days before ``start_date``, and the session windows
 (7, 28 and 90 days) are rebuilt from the sessions and races of ``start_date - 89`` onwards,
 so a run only needs about three months of input whatever the athlete's history length.
@@ -14,6 +16,7 @@ loop); the only sequential loops are the EWMA recursions inside :mod:`metrics`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -25,6 +28,7 @@ from athlete_platform.features import metrics
 from athlete_platform.lakehouse.tables import ATHLETE_ROLLING_FEATURES
 
 __all__ = [
+    "AthleteInputs",
     "FEATURE_COLUMNS",
     "INT_COLUMNS",
     "LOOKBACK_DAYS",
@@ -33,10 +37,12 @@ __all__ = [
     "RACE_COLUMNS",
     "SESSION_COLUMNS",
     "athlete_daily_features",
+    "daily_feature_arrays",
 ]
 
 _NOT_FEATURES = frozenset({"athlete_id", "computed_at", "_run_id"})
-#: Columns returned by :func:`athlete_daily_features`, in table order (``feature_date`` first).
+#: Columns of :func:`daily_feature_arrays` and :func:`athlete_daily_features`, in table order
+#: (``feature_date`` first).
 FEATURE_COLUMNS: list[str] = [c for c in ATHLETE_ROLLING_FEATURES.column_names if c not in _NOT_FEATURES]
 #: Feature columns returned as int32 (Spark INT); every other feature is float64 (NaN = null).
 INT_COLUMNS: tuple[str, ...] = (
@@ -91,6 +97,27 @@ PRIOR_DAYS: int = metrics.ACWR_CHRONIC_DAYS - 1
 _M_PER_KM = 1000.0
 
 
+@dataclass(frozen=True)
+class AthleteInputs:
+    """One athlete's input rows as arrays, in any order.
+
+    Days are day numbers (days since 1970-01-01, int64). Floats are float64 with NaN for null.
+    """
+
+    session_day: np.ndarray
+    session_is_run: np.ndarray  # bool: sport == "run"
+    duration_s: np.ndarray
+    distance_m: np.ndarray
+    avg_hr: np.ndarray
+    session_load: np.ndarray
+    session_is_race: np.ndarray  # bool
+    race_day: np.ndarray
+    race_vdot: np.ndarray
+    prior_day: np.ndarray
+    #: The stored feature rows of ``prior_day``: every name of :data:`PRIOR_COLUMNS` but ``feature_date``.
+    prior: dict[str, np.ndarray]
+
+
 def athlete_daily_features(
     sessions: pd.DataFrame,
     races: pd.DataFrame,
@@ -100,6 +127,8 @@ def athlete_daily_features(
     first_session_date: date,
 ) -> pd.DataFrame:
     """Daily features of ONE athlete for ``start_date .. end_date`` (both inclusive).
+
+    The pandas form of :func:`daily_feature_arrays` (same rules, same values).
 
     Args:
         sessions: The athlete's sessions (:data:`SESSION_COLUMNS`): ``session_date`` (date,
@@ -121,13 +150,35 @@ def athlete_daily_features(
         One row per day with :data:`FEATURE_COLUMNS`: ``feature_date`` as ``datetime.date``
         objects, :data:`INT_COLUMNS` as int32, the rest float64 with NaN for null.
 
+    Raises:
+        ValueError: for missing columns, and as :func:`daily_feature_arrays`.
+    """
+    start, end, first = _day_number(start_date), _day_number(end_date), _day_number(first_session_date)
+    _check_span(start, end, first)
+    if end < start:
+        return _frame(_empty_columns())
+    return _frame(daily_feature_arrays(_inputs_of_frames(sessions, races, prior), start, end, first))
+
+
+def daily_feature_arrays(inputs: AthleteInputs, start: int, end: int, first: int) -> dict[str, np.ndarray]:
+    """Daily features of ONE athlete for the days ``start .. end`` (day numbers, inclusive).
+
+    ``first`` is the day of the athlete's first session ever (history day 0). The rows of
+    ``inputs`` must cover the sessions and races of ``start - 89 .. end`` (rows outside are
+    ignored) and the stored feature rows of ``start - 27 .. start - 1`` that exist (none before
+    ``first``; none at all means a full recompute, which must start at ``first``).
+
+    Returns:
+        One array per name of :data:`FEATURE_COLUMNS`, one value per day: ``feature_date`` as
+        ``datetime64[D]``, :data:`INT_COLUMNS` as int32, the rest float64 with NaN for null.
+
     Definitions beyond DESIGN.md section 4 (``d`` = the row's day, windows include ``d``):
 
     * ``longest_session_28d_m``: NaN when there is no session in ``d-27..d``.
     * ``avg_pace_28d_s_per_km``: runs with distance > 0 only; NaN when there is none.
     * ``avg_hr_28d``: duration-weighted over sessions with HR; NaN when there is none.
-    * ``days_since_last_session``: from the sessions passed, else carried from ``prior``'s
-      last row (the last session is older than ``start_date - 89``).
+    * ``days_since_last_session``: from the sessions passed, else carried from the prior
+      rows' last (the last session is older than ``start - 89``).
     * ``vdot_best_90d``: best race VDOT on ``d-89..d`` (a race on ``d`` counts); NaN if none.
     * ``runs_with_hr_42d``, ``run_hr_mean_42d``, ``run_log_speed_mean_42d``,
       ``run_log_speed_per_bpm_42d``: the least-squares line of log speed (m/s) on avg_hr over the
@@ -137,34 +188,28 @@ def athlete_daily_features(
       athlete's speed at any heart rate (`on_demand.aerobic_vdot` reads it at 75 % of the
       heart-rate reserve).
 
-    The load states resume from ``prior`` as stored (its ``daily_load``, ``atl``, ``ctl``
-    and EWMA columns), not from the sessions before ``start_date``: a session that arrives
+    The load states resume from the prior rows as stored (their ``daily_load``, ``atl``,
+    ``ctl`` and EWMA columns), not from the sessions before ``start``: a session that arrives
     late for an already-computed day is only reflected after recomputing from that day.
 
     Raises:
-        ValueError: for missing columns, sessions before ``first_session_date``, a negative
-            or missing ``session_load``, an empty ``prior`` with ``start_date`` other than
-            ``first_session_date``, or a ``prior`` that does not hold exactly one row per day
-            ``max(first_session_date, start_date - 27) .. start_date - 1``.
+        ValueError: for sessions before ``first``, a negative or missing ``session_load``, no
+            prior rows with ``start`` other than ``first``, or prior rows that are not exactly
+            one per day ``max(first, start - 27) .. start - 1``.
     """
-    start, end, first = _day_number(start_date), _day_number(end_date), _day_number(first_session_date)
-    if start < first:
-        raise ValueError(
-            f"start_date {start_date} is before first_session_date {first_session_date}: "
-            "features start on the athlete's first session day."
-        )
+    _check_span(start, end, first)
     if end < start:
-        return _frame(_empty_columns())
-    state, carried_days_since = _resume_state(prior, start, first)
+        return _empty_columns()
+    state, carried_days_since = _resume_state(inputs, start, first)
     grid = _DayGrid(start - LOOKBACK_DAYS, end)
-    daily = _daily_session_totals(sessions, grid, first)
+    daily = _daily_session_totals(inputs, grid, first)
     loads = daily["load"][LOOKBACK_DAYS:]
     load_features, _ = metrics.compute(loads, state)
     # compute() keeps only the final EWMA states; the table stores them per day.
     ewma_acute, ewma_chronic = metrics.acwr_ewma_states(loads, state.e7, state.e28)
 
     columns: dict[str, np.ndarray] = {
-        "feature_date": grid.output_days().astype(object),
+        "feature_date": grid.output_days(),
         "daily_load": loads,
         **{name: load_features[name] for name in ("atl", "ctl", "tsb", "acwr_rolling", "acwr_ewma")},
         "ewma_acute_load": ewma_acute,
@@ -173,11 +218,19 @@ def athlete_daily_features(
         "strain_7d": load_features["strain_7d"],
         **_volume_features(daily),
         "days_since_last_session": _days_since_last_session(daily["count"], grid, first, carried_days_since),
-        "vdot_best_90d": _best_vdot(races, grid, first),
+        "vdot_best_90d": _best_vdot(inputs, grid, first),
         "history_days": grid.output_day_numbers() - first,
         **_hr_speed_features(daily),
     }
-    return _frame(columns)
+    return {name: _typed(name, columns[name]) for name in FEATURE_COLUMNS}
+
+
+def _check_span(start: int, end: int, first: int) -> None:
+    if start < first:
+        raise ValueError(
+            f"start_date {np.datetime64(start, 'D')} is before first_session_date {np.datetime64(first, 'D')}: "
+            "features start on the athlete's first session day."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -236,32 +289,62 @@ def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> 
         raise ValueError(f"{what} is missing the columns {missing}; it has {list(frame.columns)}")
 
 
-def _floats(frame: pd.DataFrame, column: str, order: np.ndarray) -> np.ndarray:
-    return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)[order]
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _flags(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype=bool, na_value=False)
+
+
+def _inputs_of_frames(sessions: pd.DataFrame, races: pd.DataFrame, prior: pd.DataFrame | None) -> AthleteInputs:
+    """The arrays of the pandas inputs (columns checked, dates as day numbers)."""
+    _require_columns(sessions, SESSION_COLUMNS, "sessions")
+    _require_columns(races, RACE_COLUMNS, "races")
+    if prior is None or len(prior) == 0:
+        prior_day, prior_values = np.array([], dtype=np.int64), {c: np.array([]) for c in PRIOR_COLUMNS[1:]}
+    else:
+        _require_columns(prior, PRIOR_COLUMNS, "prior")
+        prior_day = _day_numbers(prior["feature_date"], "prior.feature_date")
+        prior_values = {c: _floats(prior, c) for c in PRIOR_COLUMNS[1:]}
+    return AthleteInputs(
+        session_day=_day_numbers(sessions["session_date"], "sessions.session_date"),
+        session_is_run=_flags(sessions["sport"].eq("run")),
+        duration_s=_floats(sessions, "duration_s"),
+        distance_m=_floats(sessions, "distance_m"),
+        avg_hr=_floats(sessions, "avg_hr"),
+        session_load=_floats(sessions, "session_load"),
+        session_is_race=_flags(sessions["is_race"]),
+        race_day=_day_numbers(races["race_date"], "races.race_date"),
+        race_vdot=_floats(races, "vdot"),
+        prior_day=prior_day,
+        prior=prior_values,
+    )
 
 
 def _rows_in_grid(
-    frame: pd.DataFrame, columns: tuple[str, ...], grid: _DayGrid, first: int, what: str
+    days: np.ndarray, grid: _DayGrid, first: int, what: str, ties: tuple[np.ndarray, ...] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grid positions of the rows dated inside the grid and their row positions, in date order.
 
-    The stable sort fixes the summation order within a day whatever order the rows came in.
+    Rows of one day are ordered by the values in ``ties``: the order of a day's sums then does
+    not depend on the order the rows came in, so the same sessions give the same bits (Spark
+    delivers an athlete's rows in any order, and a re-run must find nothing changed).
     """
-    _require_columns(frame, columns, what)
-    days = _day_numbers(frame[columns[0]], f"{what}.{columns[0]}")
-    if (days < first).any():
+    if len(days) and days.min() < first:
         raise ValueError(
             f"{what} has rows dated before first_session_date "
             f"({np.datetime64(int(days.min()), 'D')}); pass the athlete's true first session date."
         )
     keep = np.flatnonzero(grid.contains(days))
-    order = keep[np.argsort(days[keep], kind="stable")]
+    order = keep[np.lexsort((*(values[keep] for values in reversed(ties)), days[keep]))]
     return grid.index(days[order]), order
 
 
-def _resume_state(prior: pd.DataFrame | None, start: int, first: int) -> tuple[metrics.LoadState, int | None]:
+def _resume_state(inputs: AthleteInputs, start: int, first: int) -> tuple[metrics.LoadState, int | None]:
     """LoadState at the end of day ``start - 1`` and that day's days_since_last_session."""
-    if prior is None or len(prior) == 0:
+    days = inputs.prior_day
+    if len(days) == 0:
         if start != first:
             raise ValueError(
                 f"prior is empty, which means a full recompute, but start_date "
@@ -270,8 +353,6 @@ def _resume_state(prior: pd.DataFrame | None, start: int, first: int) -> tuple[m
                 "or start at first_session_date."
             )
         return metrics.LoadState.initial(), None
-    _require_columns(prior, PRIOR_COLUMNS, "prior")
-    days = _day_numbers(prior["feature_date"], "prior.feature_date")
     keep = np.flatnonzero((days >= start - PRIOR_DAYS) & (days < start))
     order = keep[np.argsort(days[keep], kind="stable")]
     expected = np.arange(max(first, start - PRIOR_DAYS), start, dtype=np.int64)
@@ -284,17 +365,17 @@ def _resume_state(prior: pd.DataFrame | None, start: int, first: int) -> tuple[m
     if len(order) == 0:  # start == first and only rows outside the window: a full recompute
         return metrics.LoadState.initial(), None
     recent_loads = np.zeros(PRIOR_DAYS, dtype=np.float64)  # days before the first session count as 0
-    recent_loads[PRIOR_DAYS - len(order) :] = _floats(prior, "daily_load", order)
-    last = order[-1:]
+    recent_loads[PRIOR_DAYS - len(order) :] = inputs.prior["daily_load"][order]
+    last = order[-1]
     state = metrics.LoadState(
-        atl=_floats(prior, "atl", last)[0],
-        ctl=_floats(prior, "ctl", last)[0],
-        e7=_floats(prior, "ewma_acute_load", last)[0],
-        e28=_floats(prior, "ewma_chronic_load", last)[0],
+        atl=inputs.prior["atl"][last],
+        ctl=inputs.prior["ctl"][last],
+        e7=inputs.prior["ewma_acute_load"][last],
+        e28=inputs.prior["ewma_chronic_load"][last],
         recent_loads=tuple(recent_loads),
         days_processed=start - first,
     )
-    return state, int(_floats(prior, "days_since_last_session", last)[0])
+    return state, int(inputs.prior["days_since_last_session"][last])
 
 
 def _span(days: np.ndarray) -> str:
@@ -308,18 +389,19 @@ def _span(days: np.ndarray) -> str:
 # --------------------------------------------------------------------------
 
 
-def _daily_session_totals(sessions: pd.DataFrame, grid: _DayGrid, first: int) -> dict[str, np.ndarray]:
+def _daily_session_totals(inputs: AthleteInputs, grid: _DayGrid, first: int) -> dict[str, np.ndarray]:
     """Per-day sums (and the longest distance) of the sessions inside the grid."""
-    idx, order = _rows_in_grid(sessions, SESSION_COLUMNS, grid, first, "sessions")
-    load = _floats(sessions, "session_load", order)
+    ties = (inputs.session_load, inputs.duration_s, inputs.distance_m, inputs.avg_hr)
+    idx, order = _rows_in_grid(inputs.session_day, grid, first, "sessions", ties)
+    load = inputs.session_load[order]
     if not (np.isfinite(load) & (load >= 0)).all():
         raise ValueError("sessions.session_load must be finite and >= 0 (impute missing loads first)")
-    duration_s = np.nan_to_num(_floats(sessions, "duration_s", order), nan=0.0)
-    distance_m = np.nan_to_num(_floats(sessions, "distance_m", order), nan=0.0)
-    avg_hr = _floats(sessions, "avg_hr", order)
-    is_run = sessions["sport"].eq("run").to_numpy(dtype=bool, na_value=False)[order] & (distance_m > 0)
+    duration_s = np.nan_to_num(inputs.duration_s[order], nan=0.0)
+    distance_m = np.nan_to_num(inputs.distance_m[order], nan=0.0)
+    avg_hr = inputs.avg_hr[order]
+    is_run = inputs.session_is_run[order] & (distance_m > 0)
     has_hr = np.isfinite(avg_hr)
-    is_race = sessions["is_race"].to_numpy(dtype=bool, na_value=False)[order]
+    is_race = inputs.session_is_race[order]
     line_point = is_run & has_hr & (duration_s > 0) & ~is_race
     with np.errstate(divide="ignore", invalid="ignore"):
         log_speed = np.where(line_point, np.log(distance_m / duration_s), 0.0)
@@ -417,10 +499,10 @@ def _days_since_last_session(count_per_day: np.ndarray, grid: _DayGrid, first: i
     return np.where(last_session >= 0, out_positions - last_session, fallback)
 
 
-def _best_vdot(races: pd.DataFrame, grid: _DayGrid, first: int) -> np.ndarray:
+def _best_vdot(inputs: AthleteInputs, grid: _DayGrid, first: int) -> np.ndarray:
     """Best race VDOT over ``d-89 .. d`` for each output day (NaN when no race)."""
-    idx, order = _rows_in_grid(races, RACE_COLUMNS, grid, first, "races")
-    vdot = _floats(races, "vdot", order)
+    idx, order = _rows_in_grid(inputs.race_day, grid, first, "races")
+    vdot = inputs.race_vdot[order]
     ok = np.isfinite(vdot)
     best_per_day = np.full(grid.size, -np.inf)
     np.maximum.at(best_per_day, idx[ok], vdot[ok])
@@ -434,18 +516,19 @@ def _best_vdot(races: pd.DataFrame, grid: _DayGrid, first: int) -> np.ndarray:
 
 
 def _empty_columns() -> dict[str, np.ndarray]:
-    return {c: np.array([], dtype=object if c == "feature_date" else np.float64) for c in FEATURE_COLUMNS}
+    return {name: _typed(name, np.array([], dtype=np.int64)) for name in FEATURE_COLUMNS}
+
+
+def _typed(name: str, values: np.ndarray) -> np.ndarray:
+    """A column as the table stores it: dates, int32 counts, float64 features."""
+    if name == "feature_date":
+        return np.asarray(values).astype("datetime64[D]")
+    if name in INT_COLUMNS:
+        return np.asarray(values).astype(np.int32)
+    return np.asarray(values, dtype=np.float64)
 
 
 def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The output frame: table column order, int32 counts, float64 features, date objects."""
-    data = {}
-    for name in FEATURE_COLUMNS:
-        values = columns[name]
-        if name == "feature_date":
-            data[name] = np.asarray(values, dtype=object)
-        elif name in INT_COLUMNS:
-            data[name] = np.asarray(values).astype(np.int32)
-        else:
-            data[name] = np.asarray(values, dtype=np.float64)
+    """The output frame: table column order, date objects for ``feature_date``."""
+    data = {name: columns[name].astype(object) if name == "feature_date" else columns[name] for name in FEATURE_COLUMNS}
     return pd.DataFrame(data, columns=FEATURE_COLUMNS)
