@@ -144,6 +144,24 @@ def generate_sample(settings: Settings):
     return generate(config, settings.landing_path)
 
 
+def pytest_sessionfinish(session):
+    """In an xdist worker: hand this worker's ledger rows to the controller, which prints them."""
+    from tests.reliability import ledger
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability_ledger"] = [vars(entry) for entry in ledger.ENTRIES]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: a worker ended; keep its ledger rows (even when it crashed)."""
+    from tests.reliability import ledger
+
+    rows = getattr(node, "workeroutput", {}).get("reliability_ledger", [])
+    ledger.ENTRIES.extend(ledger.Entry(**row) for row in rows)
+
+
 def pytest_terminal_summary(terminalreporter):
     """The reliability ledger (scenario, runs, faults, rows lost/duplicated, crashes, time), when any ran."""
     from tests.reliability import ledger
