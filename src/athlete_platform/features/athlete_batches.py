@@ -42,12 +42,7 @@ TAGGED_COLUMNS: tuple[str, ...] = (
     "day",
     "first_session_date",
     "end_date",
-    "sport",
-    "duration_s",
-    "distance_m",
-    "avg_hr",
-    "session_load",
-    "is_race",
+    *rolling.SESSION_COLUMNS[1:],  # sport .. is_race
     "vdot",
     *PRIOR_VALUE_COLUMNS,
 )

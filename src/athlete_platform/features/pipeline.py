@@ -51,7 +51,7 @@ RACES_VERSION_PROPERTY = tables.FEATURE_SOURCE_VERSION_PROPERTIES[tables.RACES]
 LOOKBACK_DAYS = 89  # vdot_best_90d looks back d-89..d; the 28-day windows fit inside
 STATE_DAYS = 27  # prior feature rows needed to resume (the 28-day windows)
 
-SESSION_COLUMNS = ("sport", "duration_s", "distance_m", "avg_hr", "session_load", "is_race")
+SESSION_COLUMNS = rolling.SESSION_COLUMNS[1:]  # what the computation reads of a session, but its date
 
 
 @dataclass(frozen=True)
