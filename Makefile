@@ -76,7 +76,7 @@ unit: setup redis chromium
 # The reliability suite: hostile input, kill -9 sweeps, overlapping runs, 30 simulated days;
 # ends with a ledger table (scenario, runs, faults, rows lost, rows duplicated, crashes, time).
 reliability: setup
-	$(BIN)/pytest -m "reliability or reliability_slow" -n 2 --dist loadscope  # workers hand their ledger rows to the printer
+	$(BIN)/pytest -m "reliability or reliability_slow" -n 2 --dist load  # per test: the sweeps of one module spread; workers hand their ledger rows to the printer
 
 lint: setup
 	$(BIN)/ruff check src tests jobs dags bench tools
