@@ -128,15 +128,7 @@ class RedisOnlineStore:
         pipe.scard(self._keys_key)
         pipe.hgetall(self._meta_key)
         rows, values = self._call(pipe.execute)
-        version = values.pop(SOURCE_VERSION, None)
-        return StoreMetadata(
-            backend=self.backend,
-            location=self.location,
-            rows=int(rows),
-            source_version=None if version is None else int(version),
-            materialized_at=values.pop(MATERIALIZED_AT, None),
-            extra=values,
-        )
+        return StoreMetadata.from_recorded(self.backend, self.location, rows, values)
 
     def keys(self) -> list[str]:
         return sorted(self._call(lambda: self._client.smembers(self._keys_key)))

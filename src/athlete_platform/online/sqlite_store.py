@@ -143,15 +143,7 @@ class SQLiteOnlineStore:
                 values = dict(self._db.execute("SELECT name, value FROM online_metadata").fetchall())
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from None
-        version = values.pop(SOURCE_VERSION, None)
-        return StoreMetadata(
-            backend=self.backend,
-            location=self.location,
-            rows=int(rows),
-            source_version=None if version is None else int(version),
-            materialized_at=values.pop(MATERIALIZED_AT, None),
-            extra=values,
-        )
+        return StoreMetadata.from_recorded(self.backend, self.location, rows, values)
 
     def keys(self) -> list[str]:
         try:

@@ -54,6 +54,21 @@ class StoreMetadata:
     # Named values recorded by `apply(..., metadata=...)`, e.g. upstream Delta versions.
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_recorded(cls, backend: str, location: str, rows: int, recorded: Mapping[str, str]) -> StoreMetadata:
+        """Reads the lineage a backend recorded (`SOURCE_VERSION`, `MATERIALIZED_AT`) out of its
+        named values; the others are `extra`."""
+        values = dict(recorded)
+        version = values.pop(SOURCE_VERSION, None)
+        return cls(
+            backend=backend,
+            location=location,
+            rows=int(rows),
+            source_version=None if version is None else int(version),
+            materialized_at=values.pop(MATERIALIZED_AT, None),
+            extra=values,
+        )
+
 
 class OnlineStore(Protocol):
     """What materialization, streaming and serving use; see the module docstring for semantics."""
