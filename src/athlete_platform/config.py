@@ -22,7 +22,9 @@ from athlete_platform.errors import ConfigError
 ENV_PREFIX = "ATHLETE_"
 CONF_FILE_ENV = "ATHLETE_CONF_FILE"
 HOME_ENV = "ATHLETE_PLATFORM_HOME"
-_NOT_SETTINGS_ENV = {CONF_FILE_ENV, HOME_ENV}
+#: The Airflow connection the DAGs submit through (read by `orchestration`, not a setting).
+SPARK_CONN_ENV = "ATHLETE_SPARK_CONN_ID"
+_NOT_SETTINGS_ENV = {CONF_FILE_ENV, HOME_ENV, SPARK_CONN_ENV}
 
 SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 

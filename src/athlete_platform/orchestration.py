@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from athlete_platform import steps
-from athlete_platform.config import load_settings, project_home
+from athlete_platform.config import SPARK_CONN_ENV, load_settings, project_home
 from athlete_platform.lakehouse import submit, tables
 
 if TYPE_CHECKING:
     from athlete_platform.config import Settings
 
-SPARK_CONN_ID = os.environ.get("ATHLETE_SPARK_CONN_ID", "athlete_spark")
+SPARK_CONN_ID = os.environ.get(SPARK_CONN_ENV, "athlete_spark")
 OWNER = "athlete-platform"
 
 # Asset names are the tables' names as the table registry renders them for the configured

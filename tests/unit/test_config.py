@@ -85,3 +85,10 @@ def test_spark_conf_map_from_env_uses_yaml_flow_syntax():
 def test_env_map_that_is_not_yaml_names_the_variable():
     with pytest.raises(ConfigError, match=r"ATHLETE_SPARK__CONF='\{bad' is not a valid YAML flow list or map"):
         load_settings(HOME / "conf" / "local.yaml", environ={"ATHLETE_SPARK__CONF": "{bad"})
+
+
+def test_spark_connection_variable_is_not_taken_for_a_setting():
+    # ATHLETE_SPARK_CONN_ID picks the DAGs' Airflow connection (orchestration); Airflow's Spark
+    # hook hands it to every job it submits, whose settings load must not stop on it.
+    environ = {"ATHLETE_SPARK_CONN_ID": "spark_other", "ATHLETE_CATALOG__PORT": "15299"}
+    assert load_settings(HOME / "conf" / "local.yaml", environ=environ).catalog.port == 15299

@@ -428,12 +428,12 @@ def test_athlete_variables_are_accepted_by_load_settings(name):
 
 
 def test_unknown_athlete_variable_is_rejected():
-    # e.g. ATHLETE_SPARK_CONN_ID (read by the DAG files, but not a setting): Airflow's Spark
-    # hook passes its whole environment to spark-submit, so every job would stop on it.
+    # A typo'd ATHLETE_ variable in a service would stop every job it submits (Airflow's Spark
+    # hook passes its whole environment to spark-submit); the check must name it.
     service = {"environment": {"ATHLETE_CONF_FILE": str(IMAGE_HOME / "conf" / "docker.yaml")}}
     settings_for(service)
-    service["environment"]["ATHLETE_SPARK_CONN_ID"] = "athlete_spark"
-    with pytest.raises(ConfigError, match="ATHLETE_SPARK_CONN_ID"):
+    service["environment"]["ATHLETE_SPARK_CONNID"] = "athlete_spark"
+    with pytest.raises(ConfigError, match="ATHLETE_SPARK_CONNID"):
         settings_for(service)
 
 
