@@ -2,7 +2,7 @@
 
 Precedence, highest first: environment variables, the YAML file, the defaults below.
 An env var `ATHLETE_<KEY>` overrides a top-level key and `ATHLETE_<SECTION>__<KEY>` a
-nested one, e.g. `ATHLETE_CATALOG__PORT=15280` or `ATHLETE_SPARK__MASTER=spark://host:7077`.
+nested one, e.g. `ATHLETE_CATALOG__PORT=15275` or `ATHLETE_SPARK__MASTER=spark://host:7077`.
 Unknown keys and bad values are errors that name the key and where it came from.
 """
 
