@@ -169,15 +169,20 @@ def lake(spark, module_lake, small_lake):
 
 
 def kill_points(crashes: Crashes, reference_s: float, reference_commits: int, sweep: bool) -> list[dict]:
-    """Where to kill: by time across the run, and right after each commit the step makes."""
+    """Where to kill: right after each of up to half the points' commits, the rest by time.
+
+    The points are distinct: a step that makes fewer commits than half the points (silver's
+    incremental run makes two) gets more points by time instead of the same commit point twice."""
     if not sweep:
         # Two points: on a loaded machine the re-run can be faster than the reference run, and a
         # single point late in it may find the step already done (nothing tested).
         return [{"after_s": reference_s * 0.6}, {"after_s": reference_s * 0.3}]
-    by_time = [{"after_s": reference_s * k / (SWEEP_POINTS // 2 + 1)} for k in range(1, SWEEP_POINTS // 2 + 1)]
+    half = SWEEP_POINTS // 2
     commits = max(1, reference_commits)
-    by_commit = [{"after_commits": 1 + (k * commits) // (SWEEP_POINTS // 2)} for k in range(SWEEP_POINTS // 2)]
-    return by_time + [p for p in by_commit if p["after_commits"] <= commits] or by_time
+    by_commit = [{"after_commits": n} for n in sorted({1 + (k * commits) // half for k in range(half)})]
+    n_by_time = SWEEP_POINTS - len(by_commit)
+    by_time = [{"after_s": reference_s * k / (n_by_time + 1)} for k in range(1, n_by_time + 1)]
+    return by_time + by_commit
 
 
 def train_a_champion(lake, run_date: date) -> None:
