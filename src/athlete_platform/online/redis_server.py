@@ -202,7 +202,10 @@ class RedisServer:
             # SIGKILL is delivered, not done: a loaded machine takes a while to tear the process
             # down, and "stopped" must mean the port and the files are free.
             if not _gone_within(pid, KILL_WAIT_S):
-                raise PlatformError(f"redis-server pid {pid} is still alive {KILL_WAIT_S:.0f} s after SIGKILL; see what holds it with ps -o stat,wchan -p {pid}")
+                raise PlatformError(
+                    f"redis-server pid {pid} is still alive {KILL_WAIT_S:.0f} s after SIGKILL; "
+                    f"see what holds it with: ps -o stat,wchan -p {pid}"
+                )
         return f"stopped (pid {pid})"
 
     def _pid_from_file(self) -> int | None:
